@@ -1,0 +1,4 @@
+"""Command-line entry point (filled in below)."""
+import typer
+
+app = typer.Typer()
