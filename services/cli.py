@@ -1,4 +1,346 @@
-"""Command-line entry point (filled in below)."""
-import typer
+"""``engage``: the one command-line entry point for people (workers, replay, queries, local stack)."""
 
-app = typer.Typer()
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, help="engage: listen to a brand's audience in real time.")
+kafka_app = typer.Typer(no_args_is_help=True, help="The local single-node Kafka (KRaft) broker.")
+enrich_app = typer.Typer(no_args_is_help=True, help="Enrichment worker (features + ClickHouse loader).")
+alerts_app = typer.Typer(no_args_is_help=True, help="Alerts worker (reputation-spike detection).")
+demo_app = typer.Typer(no_args_is_help=True, help="The bundled demo scenario.")
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(enrich_app, name="enrich")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(demo_app, name="demo")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+# --- ClickHouse ---------------------------------------------------------------------------------
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending ClickHouse migrations from schemas/clickhouse (safe to rerun)."""
+    from services.common.clickhouse import ChdbPathBusy, connect
+    from services.common.migrations import migrate as run_migrations
+    from services.common.settings import CommonSettings
+
+    settings = CommonSettings()
+    try:
+        db = connect(settings.clickhouse_dsn)
+    except ChdbPathBusy as exc:
+        raise _fail(f"{exc}. The owner applies migrations itself on start.") from None
+    try:
+        ran = run_migrations(db)
+    finally:
+        db.close()
+    console.print(f"applied {len(ran)} migration(s): {', '.join(m.path.name for m in ran) or 'none pending'}")
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="Read-only SQL.")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.table,
+) -> None:
+    """Run read-only SQL; in embedded mode it goes through the process that owns the chDB path."""
+    from services.common.query import QueryError, run_query
+    from services.common.settings import CommonSettings
+
+    try:
+        columns, rows = run_query(CommonSettings().clickhouse_dsn, sql)
+    except QueryError as exc:
+        raise _fail(str(exc)) from None
+    if fmt is OutputFormat.json:
+        sys.stdout.write(
+            orjson.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str).decode() + "\n"
+        )
+    elif fmt is OutputFormat.csv:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        sys.stdout.write(buf.getvalue())
+    else:
+        table = Table(*columns)
+        for r in rows:
+            table.add_row(*("NULL" if v is None else str(v) for v in r))
+        console.print(table)
+
+
+# --- Kafka --------------------------------------------------------------------------------------
+
+
+@kafka_app.command("up")
+def kafka_up() -> None:
+    """Start the local broker (var/kafka) and create the pipeline's topics."""
+    from services.common.kafka import ensure_topics
+    from services.common.settings import EnrichSettings
+    from services.stack import local_kafka
+
+    broker = local_kafka()
+    if not broker.is_running():
+        with console.status("starting Kafka (first run resolves the broker jars with Maven)..."):
+            broker.start()
+    created = asyncio.run(ensure_topics(EnrichSettings(kafka_bootstrap=broker.bootstrap)))
+    console.print(f"Kafka up at [bold]{broker.bootstrap}[/]; topics created: {', '.join(created) or 'none'}")
+
+
+@kafka_app.command("down")
+def kafka_down() -> None:
+    """Stop the local broker (data is kept in var/kafka)."""
+    from services.stack import local_kafka
+
+    broker = local_kafka()
+    was = broker.is_running()
+    broker.stop()
+    console.print("Kafka stopped" if was else "Kafka was not running")
+
+
+# --- Workers ------------------------------------------------------------------------------------
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@enrich_app.command("worker")
+def enrich_worker() -> None:
+    """Run the enrich worker; with the loader enabled it owns ClickHouse writes (and chDB queries)."""
+    import faust
+
+    from services.common.clickhouse import ChdbPathBusy, Database, connect
+    from services.common.kafka import ensure_topics
+    from services.common.migrations import migrate as run_migrations
+    from services.common.settings import EnrichSettings
+    from services.enrich.app import create_app
+
+    settings = EnrichSettings()
+    asyncio.run(ensure_topics(settings))
+    db: Database | None = None
+    if settings.loader_enabled:
+        try:
+            db = connect(settings.clickhouse_dsn)
+        except ChdbPathBusy as exc:
+            raise _fail(str(exc)) from None
+        run_migrations(db)
+        db.advertise(f"http://{settings.enrich_web_host}:{settings.enrich_web_port}/query")
+    faust_app = create_app(settings, db)
+    try:
+        faust.Worker(faust_app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    finally:
+        if db is not None:
+            db.close()
+
+
+@alerts_app.command("worker")
+def alerts_worker() -> None:
+    """Run the alerts worker."""
+    import faust
+
+    from services.alerts.app import create_app
+    from services.common.kafka import ensure_topics
+    from services.common.settings import AlertsSettings
+
+    settings = AlertsSettings()
+    asyncio.run(ensure_topics(settings))
+    faust.Worker(create_app(settings), loglevel=settings.log_level, quiet=True).execute_from_commandline()
+
+
+# --- Ingest -------------------------------------------------------------------------------------
+
+
+@app.command()
+def replay(
+    files: Annotated[
+        list[Path], typer.Argument(exists=True, dir_okay=False, help="JSONL or JSONL.gz files.")
+    ],
+    from_line: Annotated[int, typer.Option(help="Skip lines before this one (resume).")] = 1,
+) -> None:
+    """Replay canonical events from files into Kafka; invalid lines go to the DLQ with the reason."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    from services.common.settings import IngestSettings
+    from services.ingest.replay import replay_files
+
+    settings = IngestSettings()
+    total = sum(sum(1 for line in _open(f) if line.strip()) for f in files)
+    with Progress(
+        TextColumn("replay"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=err,
+    ) as progress:
+        task = progress.add_task("replay", total=total, rate="")
+        started = time.monotonic()
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            rate = done / max(time.monotonic() - started, 1e-6)
+            progress.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
+
+        summary = asyncio.run(replay_files(settings, list(files), from_line=from_line, progress=advance))
+    console.print(
+        f"lines {summary.lines}, accepted {summary.accepted}, rejected {summary.rejected} "
+        f"(rejected lines are in {settings.topic_dlq})"
+    )
+
+
+def _open(path: Path) -> io.BufferedReader:
+    import gzip
+
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # type: ignore[return-value]
+
+
+@demo_app.command("generate")
+def demo_generate(
+    out: Annotated[Path, typer.Option(help="Output JSONL file.")] = Path("var/demo/demo_events.jsonl"),
+    n: Annotated[int, typer.Option(help="Number of events.")] = 3000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same events.")] = 7,
+) -> None:
+    """Write the deterministic demo scenario as JSONL."""
+    from services.ingest.demo import demo_events
+
+    write_jsonl(out, demo_events(n=n, seed=seed))
+    console.print(f"wrote {n} events to {out}")
+
+
+def write_jsonl(path: Path, events: list[dict[str, object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        for e in events:
+            fh.write(orjson.dumps(e) + b"\n")
+
+
+# --- Local stack --------------------------------------------------------------------------------
+
+
+@app.command()
+def up() -> None:
+    """Start Kafka and the workers in the background (stop with `engage down`)."""
+    from services.common.settings import AlertsSettings, EnrichSettings
+    from services.stack import local_kafka, start_worker, wait_healthy, worker_env, workers
+
+    kafka_up()
+    broker = local_kafka()
+    enrich, alerts = (
+        EnrichSettings(kafka_bootstrap=broker.bootstrap),
+        AlertsSettings(kafka_bootstrap=broker.bootstrap),
+    )
+    for worker in workers(enrich, alerts):
+        pid = start_worker(worker, worker_env(enrich))
+        wait_healthy(worker)
+        console.print(f"{worker.name} worker running (pid {pid}), log var/log/{worker.name}.log")
+
+
+@app.command()
+def down() -> None:
+    """Stop the workers, then Kafka."""
+    from services.stack import stop_worker
+
+    for name in ("alerts", "enrich"):
+        if stop_worker(name):
+            console.print(f"{name} worker stopped")
+    kafka_down()
+
+
+@app.command()
+def run(
+    n: Annotated[int, typer.Option(help="Demo events to replay.")] = 3000,
+    seed: Annotated[int, typer.Option(help="Demo seed.")] = 7,
+    keep: Annotated[bool, typer.Option(help="Leave the stack running afterwards.")] = False,
+) -> None:
+    """The demo end to end: start everything, replay the demo, wait until drained, summarise, stop."""
+    from services.common.settings import AlertsSettings, EnrichSettings, IngestSettings
+    from services.ingest.demo import demo_events
+    from services.ingest.replay import replay_files
+    from services.stack import (
+        StackError,
+        local_kafka,
+        start_worker,
+        stop_worker,
+        var_dir,
+        wait_drained,
+        wait_healthy,
+        worker_env,
+        worker_pid,
+        workers,
+    )
+    from services.summary import print_summary, summarize
+
+    started = time.monotonic()
+    broker = local_kafka()
+    started_kafka = not broker.is_running()
+    started_workers: list[str] = []
+    ok = False
+    try:
+        kafka_up()
+        bootstrap = broker.bootstrap
+        enrich, alerts = EnrichSettings(kafka_bootstrap=bootstrap), AlertsSettings(kafka_bootstrap=bootstrap)
+        for worker in workers(enrich, alerts):
+            if worker_pid(worker.name) is None:
+                started_workers.append(worker.name)
+            start_worker(worker, worker_env(enrich))
+        with console.status("waiting for workers to join their consumer groups..."):
+            for worker in workers(enrich, alerts):
+                wait_healthy(worker)
+        events = demo_events(n=n, seed=seed)
+        demo_file = var_dir() / "demo" / f"demo_events_{seed}_{n}.jsonl"
+        write_jsonl(demo_file, events)
+        with console.status(f"replaying {len(events)} demo events..."):
+            result = asyncio.run(replay_files(IngestSettings(kafka_bootstrap=bootstrap), [demo_file]))
+        console.print(f"ingest: {result.accepted} accepted, {result.rejected} rejected")
+        with console.status("waiting for the pipeline to drain..."):
+            asyncio.run(wait_drained(enrich, alerts))
+        summary = summarize(enrich.clickhouse_dsn, [e["event_id"] for e in events])
+        print_summary(console, summary)
+        ok = summary.loaded == summary.produced == result.accepted and summary.duplicates == 0
+        console.print(
+            ("[bold green]OK[/]" if ok else "[bold red]MISMATCH[/]")
+            + f": produced {summary.produced}, loaded {summary.loaded} distinct event_ids, "
+            f"{summary.duplicates} duplicate rows; {time.monotonic() - started:.1f}s"
+        )
+    except StackError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        if not keep:
+            for name in reversed(started_workers):
+                stop_worker(name)
+            if started_kafka:
+                broker.stop()
+    if not ok:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

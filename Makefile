@@ -1,0 +1,68 @@
+# engage — one entry point per task; see README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+TOOLS := .tools
+ENGAGE := $(VENV)/bin/engage
+PYTEST_ARGS ?=
+
+.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs
+
+help:
+	@echo "make run     - start Kafka + workers, replay the demo, print the summary, stop (embedded chDB)"
+	@echo "make test    - unit + integration tests on a real Kafka broker and chDB"
+	@echo "make up/down - keep the local stack running / stop it"
+	@echo "make kafka-up/kafka-down - just the local KRaft broker"
+	@echo "make lint    - ruff + mypy"
+
+prereqs:
+	@PYTHON=$(PYTHON) ./deploy/local/check-prereqs.sh
+
+# uv lives in its own small venv so `uv sync` can manage .venv exactly (it removes what the lock lacks).
+$(TOOLS)/bin/uv:
+	@PYTHON=$(PYTHON) ./deploy/local/check-prereqs.sh
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(TOOLS)/bin/uv
+	UV_PYTHON=$(PYTHON) $(TOOLS)/bin/uv sync --frozen --quiet
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(ENGAGE) run
+
+up: install
+	$(ENGAGE) up
+
+down: install
+	$(ENGAGE) down
+
+kafka-up: install
+	$(ENGAGE) kafka up
+
+kafka-down: install
+	$(ENGAGE) kafka down
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install
+	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check services tests
+	$(VENV)/bin/ruff format --check services tests
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format services tests
+	$(VENV)/bin/ruff check --fix services tests
+
+clean:
+	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache

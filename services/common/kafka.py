@@ -1,0 +1,151 @@
+"""Kafka plumbing shared by the services: topic declarations, consumer lag, faust app defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from services.common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication: int
+    config: dict[str, str]
+
+
+def topic_specs(settings: CommonSettings) -> list[TopicSpec]:
+    """Every topic the pipeline owns, with retention chosen for its role."""
+    p, r = settings.topic_partitions, settings.topic_replication
+    specs = [
+        TopicSpec(settings.topic_raw, p, r, {"retention.ms": str(7 * DAY_MS)}),
+        TopicSpec(settings.topic_enriched, p, r, {"retention.ms": str(7 * DAY_MS)}),
+        TopicSpec(settings.topic_alerts, 1, r, {"retention.ms": str(30 * DAY_MS)}),
+        # Dead letters are kept long: each one is a promise that nothing accepted was lost.
+        TopicSpec(settings.topic_dlq, 1, r, {"retention.ms": str(30 * DAY_MS)}),
+    ]
+    loader_dlq = getattr(settings, "topic_loader_dlq", None)
+    if loader_dlq:
+        specs.append(TopicSpec(loader_dlq, 1, r, {"retention.ms": str(30 * DAY_MS)}))
+    return specs
+
+
+async def ensure_topics(settings: CommonSettings, timeout: float = 30.0) -> list[str]:
+    """Create missing pipeline topics; return the names created. Existing topics are left alone."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=int(timeout * 1000))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [s for s in topic_specs(settings) if s.name not in existing]
+        if not wanted:
+            return []
+        new = [NewTopic(s.name, s.partitions, s.replication, topic_configs=s.config) for s in wanted]
+        # Another process may create them between our list and create: that is fine.
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(new)
+        return [s.name for s in wanted]
+    finally:
+        await admin.close()
+
+
+async def consumer_lag(settings: CommonSettings, group_id: str, topics: list[str]) -> dict[str, int]:
+    """Messages not yet committed by ``group_id``, per topic (end offset minus committed offset)."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group_id)
+        partitions = await _partitions(admin, topics)
+        ends = await consumer.end_offsets(partitions)
+        lag: dict[str, int] = dict.fromkeys(topics, 0)
+        for tp, end in ends.items():
+            meta = committed.get(tp)
+            done = meta.offset if meta is not None and meta.offset >= 0 else 0
+            lag[tp.topic] += max(0, end - done)
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def topic_end_offsets(settings: CommonSettings, topic: str) -> int:
+    """Total messages ever written to ``topic`` (sum of end offsets), for DLQ and progress counts."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(await _partitions(admin, [topic]))
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+    """All partitions of ``topics``, from a fresh metadata request; unknown topics are an error."""
+    found: list[TopicPartition] = []
+    for desc in await admin.describe_topics(topics):
+        if desc.get("error_code", 0) or not desc.get("partitions"):
+            raise LookupError(f"topic {desc.get('topic')!r} is unknown to the cluster")
+        found.extend(TopicPartition(desc["topic"], p["partition"]) for p in desc["partitions"])
+    return found
+
+
+def faust_broker_kwargs(settings: CommonSettings) -> dict[str, object]:
+    """faust.App keyword arguments for the broker connection, including SASL/TLS credentials."""
+    import faust
+
+    kwargs: dict[str, object] = {
+        "broker": ";".join(f"kafka://{b.strip()}" for b in settings.kafka_bootstrap.split(",")),
+        "topic_partitions": settings.topic_partitions,
+        "topic_replication_factor": settings.topic_replication,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "autodiscover": False,
+    }
+    proto = settings.kafka_security_protocol
+    if settings.kafka_sasl_mechanism:
+        ssl_context = None
+        if proto.endswith("SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            ssl_context = create_ssl_context(cafile=settings.kafka_ssl_cafile)
+        kwargs["broker_credentials"] = faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password,
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=ssl_context,
+        )
+    elif proto == "SSL":
+        from aiokafka.helpers import create_ssl_context
+
+        kwargs["broker_credentials"] = faust.SSLCredentials(
+            create_ssl_context(cafile=settings.kafka_ssl_cafile)
+        )
+    return kwargs
+
+
+async def wait_for(predicate, timeout: float, interval: float = 0.5) -> bool:  # type: ignore[no-untyped-def]
+    """Poll an async predicate until it is true or ``timeout`` passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if await predicate():
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(interval)

@@ -1,0 +1,41 @@
+"""Prometheus metrics shared by the services; names follow ``engage_<what>_<unit>``."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+EVENTS_IN = Counter(
+    "engage_events_in_total", "Events received by a stage.", ["stage", "platform", "event_type"]
+)
+EVENTS_OUT = Counter(
+    "engage_events_out_total", "Events emitted by a stage.", ["stage", "platform", "event_type"]
+)
+DLQ = Counter("engage_dlq_total", "Messages sent to a dead-letter topic.", ["stage", "reason"])
+PROCESSING_SECONDS = Histogram(
+    "engage_processing_seconds",
+    "Time to process one batch in a stage.",
+    ["stage"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+EVENT_TO_LOAD_SECONDS = Histogram(
+    "engage_event_to_load_seconds",
+    "From occurred_at (or received_at) to the row being inserted into ClickHouse.",
+    ["clock"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400),
+)
+LOADER_BATCH_ROWS = Histogram(
+    "engage_loader_batch_rows",
+    "Rows per ClickHouse insert.",
+    ["table"],
+    buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000, 50000),
+)
+LOADER_FAILURES = Counter("engage_loader_failures_total", "Failed ClickHouse inserts (retried).", ["table"])
+LOADER_ROWS = Counter("engage_loader_rows_total", "Rows inserted into ClickHouse.", ["table"])
+CONSUMER_LAG = Gauge("engage_consumer_lag", "Messages behind the end of a topic.", ["group", "topic"])
+ALERTS_FIRED = Counter("engage_alerts_fired_total", "Alerts fired.", ["kind", "severity"])
+ALERTS_DELIVERED = Counter("engage_alerts_delivered_total", "Alerts delivered.", ["kind", "severity", "sink"])
+
+
+def render() -> tuple[bytes, str]:
+    """Exposition body and content type for a /metrics handler."""
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,0 +1,121 @@
+"""Settings shared by every service, read from ``ENGAGE_*`` environment variables.
+
+Each service has one settings object (``IngestSettings``, ``EnrichSettings``, ``AlertsSettings``) that
+extends :class:`CommonSettings`, so a deployment configures Kafka, topics and ClickHouse in one place
+and the Helm chart can render a single ConfigMap from these fields.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class CommonSettings(BaseSettings):
+    """Connection and topic settings every service needs."""
+
+    model_config = SettingsConfigDict(env_prefix="ENGAGE_", extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    kafka_security_protocol: str = Field(
+        "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: str | None = Field(None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.")
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: str | None = Field(None, description="SASL password (from a Secret).")
+    kafka_ssl_cafile: str | None = Field(None, description="CA bundle for TLS to the brokers.")
+
+    topic_raw: str = Field("social.events.raw", description="Canonical raw events from ingest.")
+    topic_enriched: str = Field(
+        "social.events.enriched", description="Events with features, for loader and alerts."
+    )
+    topic_alerts: str = Field("social.alerts", description="Fired and resolved alerts.")
+    topic_dlq: str = Field(
+        "social.events.dlq", description="Dead letters: undecodable or invalid events, with reason."
+    )
+    topic_partitions: int = Field(4, description="Partitions for topics the pipeline creates itself.")
+    topic_replication: int = Field(
+        1, description="Replication factor for topics the pipeline creates itself."
+    )
+
+    clickhouse_dsn: str = Field(
+        "chdb://./var/clickhouse",
+        description="chdb://PATH for the embedded engine, or http(s)://user:pass@host:8123/db for a server.",
+    )
+
+    log_level: str = Field("info", description="Log level for every service.")
+
+    def kafka_client_options(self) -> dict[str, object]:
+        """Keyword arguments for aiokafka clients (producer, consumer, admin)."""
+        opts: dict[str, object] = {
+            "bootstrap_servers": self.kafka_bootstrap,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_sasl_mechanism:
+            opts["sasl_mechanism"] = self.kafka_sasl_mechanism
+            opts["sasl_plain_username"] = self.kafka_sasl_username
+            opts["sasl_plain_password"] = self.kafka_sasl_password
+        if self.kafka_security_protocol.endswith("SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            opts["ssl_context"] = create_ssl_context(cafile=self.kafka_ssl_cafile)
+        return opts
+
+    def all_topics(self) -> list[str]:
+        return [self.topic_raw, self.topic_enriched, self.topic_alerts, self.topic_dlq]
+
+
+class IngestSettings(CommonSettings):
+    """Ingest: validates events and produces them to the raw topic."""
+
+    ingest_linger_ms: int = Field(5, description="Producer linger; small batches keep ingest latency low.")
+    ingest_max_text_chars: int = Field(10_000, description="Longer texts are rejected to the DLQ.")
+
+
+class EnrichSettings(CommonSettings):
+    """Enrich worker: features on raw events, plus the ClickHouse loader (the one writer of a chDB path)."""
+
+    enrich_app_id: str = Field("engage-enrich", description="Faust app id = Kafka consumer group.")
+    enrich_batch_size: int = Field(1000, description="Max events the enrich agent handles per batch.")
+    enrich_batch_seconds: float = Field(0.2, description="Max wait to fill an enrich batch.")
+    enrich_web_port: int = Field(6066, description="HTTP port: /metrics, /healthz, /readyz and /query.")
+    enrich_web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
+    enrich_data_dir: Path = Field(Path("var/enrich"), description="Faust table state directory.")
+    loader_enabled: bool = Field(True, description="Run the ClickHouse loader in this worker.")
+    loader_batch_size: int = Field(5000, description="Max rows per ClickHouse insert.")
+    loader_batch_seconds: float = Field(0.5, description="Max wait to fill a loader batch.")
+    loader_max_retry_seconds: float = Field(
+        300.0, description="Insert retries (with backoff) before a batch is dead-lettered."
+    )
+    topic_loader_dlq: str = Field(
+        "social.loader.dlq", description="Batches ClickHouse refused after all retries, for replay."
+    )
+
+
+class AlertsSettings(CommonSettings):
+    """Alerts worker: per-brand signals and detectors."""
+
+    alerts_app_id: str = Field("engage-alerts", description="Faust app id = Kafka consumer group.")
+    alerts_web_port: int = Field(6067, description="HTTP port: /metrics and /healthz.")
+    alerts_web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
+    alerts_data_dir: Path = Field(Path("var/alerts"), description="Faust table state directory.")
+    alert_window_seconds: int = Field(60, description="Window for the per-brand volume signal.")
+    alert_volume_threshold: int = Field(
+        150, description="Events per brand per window that fire a volume alert (simple detector)."
+    )
+    alert_sample_size: int = Field(5, description="Sample event ids and texts carried by an alert.")
+
+
+def to_env(settings: BaseSettings) -> dict[str, str]:
+    """The ``ENGAGE_*`` environment that reproduces ``settings`` in another process (or a ConfigMap)."""
+    prefix = settings.model_config.get("env_prefix", "")
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        env[f"{prefix}{name}".upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env

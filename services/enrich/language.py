@@ -1,0 +1,169 @@
+"""Language detection for social texts: Korean, English, or other.
+
+Social posts are short and mix scripts (Korean posts often carry English brand names, hashtags and
+emoji), so the rule is script-based on letters only: Hangul share decides Korean; Latin text is
+English when it uses English function words or is plain ASCII words; everything else is "other".
+A model is not worth its latency here — the script signal is near-perfect for ko/en.
+"""
+
+from __future__ import annotations
+
+import re
+
+KO, EN, OTHER = "ko", "en", "other"
+LANGUAGES = (KO, EN, OTHER)
+
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+_LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
+_LETTER = re.compile(r"[^\W\d_]")
+_NOISE = re.compile(r"https?://\S+|[@#][\w.]+")
+_WORD = re.compile(r"[A-Za-z']+")
+_NON_ASCII_LATIN = re.compile(r"[\u00c0-\u024f]")
+
+# Frequent English function and chat words; a hit is strong evidence for English over other
+# Latin-script languages.
+_EN_WORDS = frozenset(
+    [
+        "about",
+        "after",
+        "again",
+        "all",
+        "also",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "but",
+        "by",
+        "can",
+        "cant",
+        "could",
+        "did",
+        "didnt",
+        "do",
+        "does",
+        "dont",
+        "for",
+        "from",
+        "get",
+        "got",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "here",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "im",
+        "into",
+        "is",
+        "it",
+        "its",
+        "ive",
+        "just",
+        "know",
+        "like",
+        "love",
+        "more",
+        "my",
+        "not",
+        "now",
+        "of",
+        "on",
+        "one",
+        "only",
+        "or",
+        "our",
+        "out",
+        "please",
+        "really",
+        "refund",
+        "she",
+        "some",
+        "still",
+        "than",
+        "thank",
+        "thanks",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "they",
+        "this",
+        "to",
+        "too",
+        "us",
+        "very",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "great",
+        "good",
+        "bad",
+        "worst",
+        "best",
+        "never",
+        "ever",
+        "again",
+        "order",
+        "service",
+        "help",
+        "wtf",
+        "lol",
+        "omg",
+    ]
+)
+
+
+def detect_language(text: str | None, declared: str | None = None) -> str:
+    """Return "ko", "en" or "other" for one text; fall back to the platform's declared language."""
+    if text:
+        cleaned = _NOISE.sub(" ", text)
+        letters = len(_LETTER.findall(cleaned))
+        if letters:
+            hangul = len(_HANGUL.findall(cleaned))
+            if hangul / letters >= 0.3:
+                return KO
+            latin = len(_LATIN.findall(cleaned))
+            if latin / letters >= 0.6:
+                words = [w.lower().replace("'", "") for w in _WORD.findall(cleaned)]
+                hits = sum(w in _EN_WORDS for w in words)
+                if hits and hits / len(words) >= 0.25:
+                    return EN
+                if not _NON_ASCII_LATIN.search(cleaned) and len(words) <= 3:
+                    return EN  # short ASCII-only posts ("Nice!", "wow amazing") read as English
+                return OTHER
+            return OTHER
+    if declared:
+        base = declared.lower().split("-")[0].split("_")[0]
+        if base in (KO, EN):
+            return base
+    return OTHER
+
+
+def detect_languages(texts: list[str | None], declared: list[str | None] | None = None) -> list[str]:
+    """Batch form used by the enrich agent."""
+    if declared is None:
+        return [detect_language(t) for t in texts]
+    return [detect_language(t, d) for t, d in zip(texts, declared, strict=True)]

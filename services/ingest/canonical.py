@@ -1,0 +1,139 @@
+"""Canonical event JSON → the ``social_event`` Avro record, with errors that name the field.
+
+Accepted at the edge (HTTP API, file replay): timestamps as ISO-8601 strings or epoch
+milliseconds; ``received_at`` is stamped by ingest when absent; attribute values become strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+PLATFORMS = ("facebook", "instagram", "x", "youtube", "other")
+EVENT_TYPES = (
+    "post",
+    "comment",
+    "reply",
+    "like",
+    "share",
+    "follow",
+    "unfollow",
+    "mention",
+    "click",
+    "lead",
+    "purchase",
+    "message",
+)
+_OPTIONAL_STRINGS = ("account_id", "post_id", "parent_id", "text", "lang", "campaign_id")
+_REQUIRED_STRINGS = ("event_id", "brand_id", "actor_id")
+KNOWN_FIELDS = frozenset(
+    (
+        *_OPTIONAL_STRINGS,
+        *_REQUIRED_STRINGS,
+        "platform",
+        "event_type",
+        "is_brand",
+        "actor_followers",
+        "occurred_at",
+        "received_at",
+        "attributes",
+    )
+)
+
+
+class EventValidationError(ValueError):
+    """One event is invalid; ``field`` names the offending field for API callers and DLQ headers."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"field '{field}': {message}")
+
+
+def parse_timestamp(value: Any, field: str) -> datetime:
+    """ISO-8601 (``Z`` or offset; naive means UTC) or epoch milliseconds → aware UTC datetime (ms)."""
+    if isinstance(value, bool):
+        raise EventValidationError(field, "expected an ISO-8601 string or epoch milliseconds")
+    if isinstance(value, int | float):
+        ts = datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    elif isinstance(value, str):
+        try:
+            ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise EventValidationError(field, f"not an ISO-8601 timestamp: {value[:40]!r}") from None
+        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    elif isinstance(value, datetime):
+        ts = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    else:
+        raise EventValidationError(field, "expected an ISO-8601 string or epoch milliseconds")
+    return ts.replace(microsecond=ts.microsecond - ts.microsecond % 1000)
+
+
+def parse_event(obj: Any, *, received_at: datetime, max_text_chars: int = 10_000) -> dict[str, Any]:
+    """Validate one canonical event and return the Avro-ready record; raise EventValidationError."""
+    if not isinstance(obj, Mapping):
+        raise EventValidationError("$", f"expected a JSON object, got {type(obj).__name__}")
+    out: dict[str, Any] = {}
+    for name in _REQUIRED_STRINGS:
+        value = obj.get(name)
+        if not isinstance(value, str) or not value.strip():
+            raise EventValidationError(name, "required non-empty string")
+        if len(value) > 256:
+            raise EventValidationError(name, "longer than 256 characters")
+        out[name] = value
+    platform = obj.get("platform")
+    if platform not in PLATFORMS:
+        raise EventValidationError("platform", f"must be one of {', '.join(PLATFORMS)}; got {platform!r}")
+    out["platform"] = platform
+    event_type = obj.get("event_type")
+    if event_type not in EVENT_TYPES:
+        raise EventValidationError(
+            "event_type", f"must be one of {', '.join(EVENT_TYPES)}; got {event_type!r}"
+        )
+    out["event_type"] = event_type
+    for name in _OPTIONAL_STRINGS:
+        value = obj.get(name)
+        if value is not None and not isinstance(value, str):
+            raise EventValidationError(name, "expected a string or null")
+        out[name] = value
+    if out["text"] is not None and len(out["text"]) > max_text_chars:
+        raise EventValidationError("text", f"longer than {max_text_chars} characters")
+    is_brand = obj.get("is_brand", False)
+    if not isinstance(is_brand, bool):
+        raise EventValidationError("is_brand", "expected true or false")
+    out["is_brand"] = is_brand
+    followers = obj.get("actor_followers")
+    if followers is not None and (
+        isinstance(followers, bool) or not isinstance(followers, int) or followers < 0
+    ):
+        raise EventValidationError("actor_followers", "expected a non-negative integer or null")
+    out["actor_followers"] = followers
+    if "occurred_at" not in obj:
+        raise EventValidationError("occurred_at", "required")
+    out["occurred_at"] = parse_timestamp(obj["occurred_at"], "occurred_at")
+    raw_received = obj.get("received_at")
+    out["received_at"] = (
+        parse_timestamp(raw_received, "received_at")
+        if raw_received is not None
+        else parse_timestamp(received_at, "received_at")
+    )
+    attributes = obj.get("attributes") or {}
+    if not isinstance(attributes, Mapping):
+        raise EventValidationError("attributes", "expected an object of string values")
+    out["attributes"] = {str(k): v if isinstance(v, str) else str(v) for k, v in attributes.items()}
+    unknown = [k for k in obj if k not in KNOWN_FIELDS]
+    if unknown:
+        # Unknown fields are kept, not dropped silently: they travel as attributes for later schemas.
+        for k in unknown:
+            out["attributes"].setdefault(f"x.{k}", str(obj[k]))
+    return out
+
+
+def to_json_dict(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Avro-ready record → JSON-able canonical dict (ISO timestamps), the inverse of parse_event."""
+    out = dict(record)
+    for name in ("occurred_at", "received_at"):
+        if isinstance(out.get(name), datetime):
+            out[name] = out[name].astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return out

@@ -1,0 +1,172 @@
+"""The local stack: Kafka (KRaft), the enrich and alerts workers, and the demo run behind ``make run``.
+
+Everything lives under ``var/``: ``var/kafka`` (broker data), ``var/clickhouse`` (chDB), ``var/run``
+(pid files), ``var/log`` (worker logs). Workers are separate processes, as on Kubernetes, so the
+local run exercises the same consumer groups, commits and chDB ownership as production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from services.common.kafka import consumer_lag
+from services.common.kafka_local import LocalKafka
+from services.common.settings import REPO_ROOT, AlertsSettings, CommonSettings, EnrichSettings
+
+
+class StackError(RuntimeError):
+    """A local component failed to start, stop, or drain."""
+
+
+@dataclass(frozen=True)
+class Worker:
+    name: str
+    args: tuple[str, ...]
+    health_url: str
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("ENGAGE_VAR_DIR", REPO_ROOT / "var"))
+
+
+def local_kafka_port() -> int:
+    return int(os.environ.get("ENGAGE_LOCAL_KAFKA_PORT", "9092"))
+
+
+def local_kafka() -> LocalKafka:
+    data_dir = var_dir() / "kafka"
+    if (data_dir / "kafka.json").exists():
+        return LocalKafka.from_pid_dir(data_dir)
+    return LocalKafka(data_dir, port=local_kafka_port())
+
+
+def workers(enrich: EnrichSettings, alerts: AlertsSettings) -> list[Worker]:
+    return [
+        Worker(
+            "enrich", ("enrich", "worker"), f"http://{enrich.enrich_web_host}:{enrich.enrich_web_port}/readyz"
+        ),
+        Worker(
+            "alerts", ("alerts", "worker"), f"http://{alerts.alerts_web_host}:{alerts.alerts_web_port}/readyz"
+        ),
+    ]
+
+
+def _pid_path(name: str) -> Path:
+    return var_dir() / "run" / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return True
+    return state != "Z"
+
+
+def worker_pid(name: str) -> int | None:
+    try:
+        pid = int(_pid_path(name).read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def start_worker(worker: Worker, env: dict[str, str]) -> int:
+    """Spawn ``engage <args>`` detached, logging to var/log/<name>.log; return its pid."""
+    existing = worker_pid(worker.name)
+    if existing:
+        return existing
+    (var_dir() / "run").mkdir(parents=True, exist_ok=True)
+    (var_dir() / "log").mkdir(parents=True, exist_ok=True)
+    log = open(var_dir() / "log" / f"{worker.name}.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", *worker.args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    _pid_path(worker.name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def wait_healthy(worker: Worker, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = worker_pid(worker.name)
+        if pid is None:
+            raise StackError(f"{worker.name} worker exited; see {var_dir() / 'log' / (worker.name + '.log')}")
+        try:
+            if httpx.get(worker.health_url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise StackError(f"{worker.name} worker not ready after {timeout:.0f}s ({worker.health_url})")
+
+
+def stop_worker(name: str, timeout: float = 30.0) -> bool:
+    """SIGTERM (faust shuts down cleanly and commits), SIGKILL after ``timeout``; True if it was running."""
+    pid = worker_pid(name)
+    if pid is None:
+        _pid_path(name).unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+    _pid_path(name).unlink(missing_ok=True)
+    return True
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+async def wait_drained(
+    enrich: EnrichSettings, alerts: AlertsSettings, timeout: float = 300.0, settle_checks: int = 2
+) -> dict[str, int]:
+    """Wait until both consumer groups have committed everything on their topics (twice in a row)."""
+    groups = {
+        enrich.enrich_app_id: [enrich.topic_raw, enrich.topic_enriched, enrich.topic_alerts],
+        alerts.alerts_app_id: [alerts.topic_enriched],
+    }
+    deadline = time.monotonic() + timeout
+    clean = 0
+    total = -1
+    while time.monotonic() < deadline:
+        total = 0
+        for group, topics in groups.items():
+            lag = await consumer_lag(enrich, group, topics)
+            total += sum(lag.values())
+        clean = clean + 1 if total == 0 else 0
+        if clean >= settle_checks:
+            return {"lag": 0}
+        await asyncio.sleep(1.0)
+    raise StackError(f"pipeline did not drain within {timeout:.0f}s (lag {total})")
+
+
+def worker_env(settings: CommonSettings) -> dict[str, str]:
+    return {"ENGAGE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap}

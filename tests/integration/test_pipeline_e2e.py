@@ -1,0 +1,159 @@
+"""End to end on a real broker and chDB: demo events → ingest → enrich → loader → ClickHouse, alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services.common.dlq import header_dict
+from services.common.query import run_query
+from services.common.settings import REPO_ROOT
+from services.ingest.canonical import EVENT_TYPES
+from services.ingest.demo import SPIKE_BRAND, demo_events
+from services.ingest.replay import replay_files
+from services.stack import wait_drained
+from services.summary import summarize
+from tests.integration.pipeline import Pipeline
+
+pytestmark = pytest.mark.integration
+
+N = 3000
+BAD_LINES = [
+    b'{"event_id": "broken", ',  # not JSON
+    # no brand_id
+    b'{"event_id": "b2", "platform": "x", "event_type": "like", "actor_id": "a", "occurred_at": 1}',
+    b'{"event_id": "b3", "platform": "myspace", "event_type": "like", "brand_id": "b", "actor_id": "a",'
+    b' "occurred_at": 1}',
+]
+
+
+@pytest.fixture(scope="module")
+def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    p = Pipeline(kafka_bootstrap, tmp_path_factory.mktemp("e2e"), "e2e")
+    p.start()
+    try:
+        yield p
+    finally:
+        p.stop_all()
+
+
+@pytest.fixture(scope="module")
+def demo_file(pipeline: Pipeline) -> tuple[Path, list[dict[str, object]]]:
+    events = demo_events(n=N, seed=11)
+    path = pipeline.root / "demo.jsonl"
+    lines = [orjson.dumps(e) for e in events]
+    # Bad lines in the middle of the file, at known line numbers (2, 1002, 2002).
+    for i, bad in enumerate(BAD_LINES):
+        lines.insert(1 + i * 1000, bad)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path, events
+
+
+@pytest.fixture(scope="module")
+def loaded(pipeline: Pipeline, demo_file: tuple[Path, list[dict[str, object]]]) -> list[dict[str, object]]:
+    path, events = demo_file
+    result = asyncio.run(replay_files(pipeline.ingest, [path], batch_size=500))
+    assert (result.accepted, result.rejected) == (N, len(BAD_LINES))
+    asyncio.run(wait_drained(pipeline.enrich, pipeline.alerts, timeout=240))
+    return events
+
+
+def test_every_event_lands_exactly_once_with_a_language(
+    pipeline: Pipeline, loaded: list[dict[str, object]]
+) -> None:
+    summary = summarize(pipeline.dsn, [str(e["event_id"]) for e in loaded])
+    assert summary.loaded == N
+    assert summary.rows == N and summary.duplicates == 0
+    assert summary.with_language == N
+    languages = {lang for _, lang, _ in summary.by_platform_language}
+    assert {"ko", "en"} <= languages
+    _, rows = run_query(pipeline.dsn, "SELECT groupUniqArray(event_type) FROM events")
+    assert set(rows[0][0]) == set(EVENT_TYPES)
+
+
+def test_languages_match_the_feature_function(pipeline: Pipeline, loaded: list[dict[str, object]]) -> None:
+    from services.enrich.language import detect_language
+
+    expected = {str(e["event_id"]): detect_language(e.get("text"), e.get("lang")) for e in loaded}  # type: ignore[arg-type]
+    _, rows = run_query(pipeline.dsn, "SELECT event_id, language FROM events FINAL")
+    assert dict((r[0], r[1]) for r in rows) == expected
+
+
+def test_spike_fires_a_volume_alert_that_is_loaded(
+    pipeline: Pipeline, loaded: list[dict[str, object]]
+) -> None:
+    _, rows = run_query(
+        pipeline.dsn,
+        "SELECT brand_id, kind, status, observed, length(sample_event_ids), length(sample_texts) "
+        "FROM alerts FINAL",
+    )
+    assert rows, "no alert reached ClickHouse"
+    brand, kind, status, observed, n_ids, n_texts = rows[0]
+    assert (brand, kind, status) == (SPIKE_BRAND, "volume_spike", "firing")
+    assert observed >= pipeline.alerts.alert_volume_threshold
+    assert n_ids == pipeline.alerts.alert_sample_size and n_texts > 0
+    assert len(rows) == 1  # only the spike minute crosses the threshold
+
+
+def test_invalid_lines_are_dead_lettered_with_reason_and_line(
+    pipeline: Pipeline, loaded: list[dict[str, object]]
+) -> None:
+    async def read_dlq() -> list[dict[str, str]]:
+        consumer = AIOKafkaConsumer(
+            pipeline.ingest.topic_dlq, bootstrap_servers=pipeline.bootstrap, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            batch = await consumer.getmany(timeout_ms=5000)
+            return [header_dict(m.headers) for msgs in batch.values() for m in msgs]
+        finally:
+            await consumer.stop()
+
+    headers = asyncio.run(read_dlq())
+    assert sorted(int(h["__dlq.line"]) for h in headers) == [2, 1002, 2002]
+    assert {h["__dlq.reason"] for h in headers} == {"invalid_event"}
+    details = " ".join(h["__dlq.detail"] for h in headers)
+    assert "invalid JSON" in details and "brand_id" in details and "platform" in details
+
+
+def test_engage_query_works_while_the_loader_owns_chdb(
+    pipeline: Pipeline, loaded: list[dict[str, object]]
+) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "query",
+            "SELECT uniqExact(event_id) AS n FROM events",
+            "-f",
+            "json",
+        ],
+        cwd=REPO_ROOT,
+        env=pipeline.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [{"n": N}]
+
+
+def test_replaying_the_same_file_does_not_duplicate_rows(
+    pipeline: Pipeline, demo_file: tuple[Path, list[dict[str, object]]], loaded: list[dict[str, object]]
+) -> None:
+    path, events = demo_file
+    asyncio.run(replay_files(pipeline.ingest, [path]))
+    asyncio.run(wait_drained(pipeline.enrich, pipeline.alerts, timeout=240))
+    summary = summarize(pipeline.dsn, [str(e["event_id"]) for e in events])
+    assert (summary.loaded, summary.rows, summary.duplicates) == (N, N, 0)
+    _, alerts = run_query(pipeline.dsn, "SELECT count() FROM alerts FINAL")
+    assert alerts == [[1]]

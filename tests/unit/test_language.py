@@ -1,0 +1,38 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.enrich.language import LANGUAGES, detect_language, detect_languages
+
+
+def test_korean_including_mixed_script_posts() -> None:
+    assert detect_language("배송이 너무 늦어요 ㅠㅠ") == "ko"
+    assert detect_language("이번 iPhone 케이스 최고 #갤럭시 https://t.co/abc") == "ko"
+
+
+def test_english() -> None:
+    assert detect_language("Where is my refund? Still waiting.") == "en"
+    assert detect_language("Love the new #Galaxy phone!") == "en"
+    assert detect_language("wow") == "en"
+
+
+def test_other_scripts_and_latin_non_english() -> None:
+    assert detect_language("こんにちは、元気ですか") == "other"
+    assert detect_language("Hola, me encanta este producto") == "other"
+    assert detect_language("Ich bin in Berlin und das ist gut") == "other"
+
+
+def test_no_letters_falls_back_to_declared_language() -> None:
+    assert detect_language("👍👍", "ko-KR") == "ko"
+    assert detect_language(None, "en_US") == "en"
+    assert detect_language(None, "ja") == "other"
+    assert detect_language("", None) == "other"
+
+
+def test_batch_matches_single() -> None:
+    texts = ["좋아요", "great", None]
+    assert detect_languages(texts, ["ko", None, "en"]) == ["ko", "en", "en"]
+
+
+@given(st.text(max_size=200), st.one_of(st.none(), st.sampled_from(["ko", "en", "fr", "ko-KR"])))
+def test_always_one_of_three(text: str, declared: str | None) -> None:
+    assert detect_language(text, declared) in LANGUAGES
