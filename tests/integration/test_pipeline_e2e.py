@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.common.dlq import header_dict
 from services.common.query import run_query
@@ -62,8 +62,33 @@ def loaded(pipeline: Pipeline, demo_file: tuple[Path, list[dict[str, object]]]) 
     path, events = demo_file
     result = asyncio.run(replay_files(pipeline.ingest, [path], batch_size=500))
     assert (result.accepted, result.rejected) == (N, len(BAD_LINES))
+    asyncio.run(_produce_poison(pipeline))
     asyncio.run(wait_drained(pipeline.enrich, pipeline.alerts, timeout=240))
     return events
+
+
+POISON = [b"", b"not avro at all", b"\x00\x00\x00\x00\x01\xff"]
+
+
+async def _produce_poison(pipeline: Pipeline) -> None:
+    """Bytes that bypass ingest validation: the enrich agent must dead-letter them and keep going."""
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for value in POISON:
+            await producer.send_and_wait(pipeline.ingest.topic_raw, value=value, key=b"poison")
+    finally:
+        await producer.stop()
+
+
+async def _read_all(bootstrap: str, topic: str) -> list[dict[str, str]]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=5000)
+        return [header_dict(m.headers) for msgs in batch.values() for m in msgs]
+    finally:
+        await consumer.stop()
 
 
 def test_every_event_lands_exactly_once_with_a_language(
@@ -106,22 +131,21 @@ def test_spike_fires_a_volume_alert_that_is_loaded(
 def test_invalid_lines_are_dead_lettered_with_reason_and_line(
     pipeline: Pipeline, loaded: list[dict[str, object]]
 ) -> None:
-    async def read_dlq() -> list[dict[str, str]]:
-        consumer = AIOKafkaConsumer(
-            pipeline.ingest.topic_dlq, bootstrap_servers=pipeline.bootstrap, auto_offset_reset="earliest"
-        )
-        await consumer.start()
-        try:
-            batch = await consumer.getmany(timeout_ms=5000)
-            return [header_dict(m.headers) for msgs in batch.values() for m in msgs]
-        finally:
-            await consumer.stop()
-
-    headers = asyncio.run(read_dlq())
+    dead = asyncio.run(_read_all(pipeline.bootstrap, pipeline.ingest.topic_dlq))
+    headers = [h for h in dead if h["__dlq.stage"] == "ingest.replay"]
     assert sorted(int(h["__dlq.line"]) for h in headers) == [2, 1002, 2002]
     assert {h["__dlq.reason"] for h in headers} == {"invalid_event"}
     details = " ".join(h["__dlq.detail"] for h in headers)
     assert "invalid JSON" in details and "brand_id" in details and "platform" in details
+
+
+def test_poison_messages_are_dead_lettered_by_enrich_and_the_stream_goes_on(
+    pipeline: Pipeline, loaded: list[dict[str, object]]
+) -> None:
+    dead = asyncio.run(_read_all(pipeline.bootstrap, pipeline.ingest.topic_dlq))
+    enrich = [h for h in dead if h["__dlq.stage"] == "enrich"]
+    assert sorted(h["__dlq.reason"] for h in enrich) == ["bad_magic", "corrupt", "empty"]
+    assert all(h["__dlq.topic"] == pipeline.ingest.topic_raw and h["__dlq.offset"].isdigit() for h in enrich)
 
 
 def test_engage_query_works_while_the_loader_owns_chdb(
