@@ -74,6 +74,17 @@ class IngestSettings(CommonSettings):
 
     ingest_linger_ms: int = Field(5, description="Producer linger; small batches keep ingest latency low.")
     ingest_max_text_chars: int = Field(10_000, description="Longer texts are rejected to the DLQ.")
+    ingest_host: str = Field("127.0.0.1", description="Bind address of `engage ingest serve`.")
+    ingest_port: int = Field(8080, description="Port of `engage ingest serve`.")
+    ingest_tokens: str = Field("", description="Comma-separated bearer tokens accepted by POST /v1/events.")
+    ingest_max_body_bytes: int = Field(5 * 1024 * 1024, description="Larger request bodies get 413.")
+    ingest_max_batch: int = Field(5000, description="Most events one POST /v1/events may carry.")
+    meta_app_secret: str = Field("", description="Meta app secret: X-Hub-Signature-256 HMAC key.")
+    meta_verify_token: str = Field("", description="Meta webhook subscription verify token.")
+    x_consumer_secret: str = Field("", description="X consumer secret: CRC and webhook signature HMAC key.")
+    youtube_secret: str = Field("", description="WebSub hub secret for YouTube notifications (optional).")
+    pseudonym_key: str = Field("", description="HMAC key that pseudonymises actor ids at ingest.")
+    ingest_keep_raw_ids: bool = Field(False, description="Store raw platform user ids (off: pseudonymise).")
 
 
 class EnrichSettings(CommonSettings):
