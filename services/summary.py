@@ -40,7 +40,7 @@ def summarize(dsn: str, event_ids: list[str]) -> Summary:
     )
     _, alerts = run_query(
         dsn,
-        "SELECT brand_id, kind, severity, observed, expected, summary FROM alerts FINAL "
+        "SELECT brand_id, kind, severity, window_start, observed, expected FROM alerts FINAL "
         "WHERE status = 'firing' ORDER BY fired_at",
     )
     return Summary(
@@ -68,8 +68,8 @@ def print_summary(console: Console, s: Summary) -> None:
         by.add_row(platform, language, str(n))
     console.print(by)
     alerts = Table(title=f"alerts ({len(s.alerts)})")
-    for col in ("brand", "kind", "severity", "observed", "threshold", "summary"):
+    for col in ("brand", "kind", "severity", "window start (UTC)", "observed", "expected"):
         alerts.add_column(col)
     for a in s.alerts:
-        alerts.add_row(str(a[0]), str(a[1]), str(a[2]), f"{a[3]:.0f}", f"{a[4]:.0f}", str(a[5]))
+        alerts.add_row(str(a[0]), str(a[1]), str(a[2]), str(a[3])[:16], f"{a[4]:.0f}", f"{a[5]:.0f}")
     console.print(alerts)
