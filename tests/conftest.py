@@ -3,25 +3,39 @@
 from __future__ import annotations
 
 import atexit
+import signal
+import threading
 from collections.abc import Iterator
+from types import FrameType
 
 import pytest
 
 from services.common.kafka_local import LocalKafka, free_port
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     """A real single-node KRaft Kafka broker on free ports, for the whole session."""
     broker = LocalKafka(tmp_path_factory.mktemp("kafka"), port=free_port(), controller_port=free_port())
-    # The JVM runs in its own session, so an interrupted run would leave it behind: stop it at exit too.
+    # The JVM runs in its own session, so an aborted run would leave it behind: stop it at interpreter
+    # exit too, and turn SIGTERM into KeyboardInterrupt so that pytest still runs this finalizer.
     atexit.register(broker.stop)
+    previous = None
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
     broker.start()
     try:
         yield broker
     finally:
         broker.stop()
         atexit.unregister(broker.stop)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")

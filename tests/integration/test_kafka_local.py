@@ -154,6 +154,15 @@ class _Worker:
         text = self.log_path.read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait for faust's "Worker ready" (assignment done, tables recovered, streams seeked)."""
+        deadline = time.monotonic() + timeout
+        while "Worker ready" not in self.log_path.read_text(errors="replace"):
+            self.check_alive()
+            if time.monotonic() > deadline:
+                pytest.fail(f"faust worker not ready after {timeout}s:\n{self.tail()}")
+            await asyncio.sleep(0.2)
+
     def check_alive(self) -> None:
         code = self.proc.poll()
         if code is not None:
@@ -178,6 +187,7 @@ class _CountsReader:
         self.tp = TopicPartition(topic, 0)
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         self.latest: dict[str, int] = {}
+        self.history: list[tuple[str, int]] = []
 
     async def __aenter__(self) -> _CountsReader:
         await self.consumer.start()
@@ -193,10 +203,15 @@ class _CountsReader:
         while self.latest != expected:
             worker.check_alive()
             if time.monotonic() > deadline:
-                pytest.fail(f"counts {self.latest} != expected {expected} after {timeout}s:\n{worker.tail()}")
+                pytest.fail(
+                    f"counts {self.latest} != expected {expected} after {timeout}s\n"
+                    f"history: {self.history}\n{worker.tail()}"
+                )
             records = await self.consumer.getmany(self.tp, timeout_ms=500)
             for r in records.get(self.tp, []):
-                self.latest[r.key.decode()] = int(r.value.decode())  # type: ignore[union-attr]
+                word, n = r.key.decode(), int(r.value.decode())  # type: ignore[union-attr]
+                self.latest[word] = n
+                self.history.append((word, n))
 
 
 async def _wait_group_caught_up(
@@ -208,13 +223,12 @@ async def _wait_group_caught_up(
     await admin.start()
     await probe.start()
     try:
+        described = await admin.describe_topics(topics)
+        tps = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+        assert {tp.topic for tp in tps} == set(topics), described
         deadline = time.monotonic() + timeout
         while True:
             worker.check_alive()
-            tps = [TopicPartition(t, p) for t in topics for p in (probe.partitions_for_topic(t) or ())]
-            if not tps:
-                await probe._client.force_metadata_update()
-                continue
             ends = await probe.end_offsets(tps)
             committed = await admin.list_consumer_group_offsets(group)
             lag = {tp: ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in tps}
@@ -277,11 +291,14 @@ def test_faust_group_by_and_changelog_table_survive_worker_restart(
 
     async def run() -> None:
         await _create_topics(kafka_bootstrap, {source: 3, output: 1})
-        await _produce(kafka_bootstrap, source, phase1)
 
         async with _CountsReader(kafka_bootstrap, output) as reader:
             first = _Worker(env, tmp_path / "worker1.log", tmp_path)
             try:
+                # Produce only once the worker is ready: faust 0.15.3 can fetch a backlog before it seeks
+                # to the committed offsets during startup recovery, and so process part of it twice.
+                await first.wait_ready()
+                await _produce(kafka_bootstrap, source, phase1)
                 await reader.wait_for(after1, first)
                 topics = await _list_topics(kafka_bootstrap)
                 # faust names it "<agent>-<source>-<group_by name>-repartition".
@@ -295,10 +312,11 @@ def test_faust_group_by_and_changelog_table_survive_worker_restart(
                 code = first.stop()
             assert code == 0, first.tail()
 
-            await _produce(kafka_bootstrap, source, phase2)
-
             second = _Worker(env, tmp_path / "worker2.log", tmp_path)
             try:
+                await second.wait_ready()  # the table has been restored from the changelog by now
+                assert "Restoring state from changelog topics" in second.log_path.read_text()
+                await _produce(kafka_bootstrap, source, phase2)
                 await reader.wait_for(after2, second)
                 groups, description = await _describe_group(kafka_bootstrap, app_id)
                 assert app_id in groups
