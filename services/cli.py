@@ -17,15 +17,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.ingest import cli_replay, cli_serve, cli_simulate
+
 app = typer.Typer(no_args_is_help=True, help="engage: listen to a brand's audience in real time.")
 kafka_app = typer.Typer(no_args_is_help=True, help="The local single-node Kafka (KRaft) broker.")
 enrich_app = typer.Typer(no_args_is_help=True, help="Enrichment worker (features + ClickHouse loader).")
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts worker (reputation-spike detection).")
 demo_app = typer.Typer(no_args_is_help=True, help="The bundled demo scenario.")
+ingest_app = typer.Typer(no_args_is_help=True, help="Ingest HTTP service (API + platform webhooks).")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(enrich_app, name="enrich")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(demo_app, name="demo")
+app.add_typer(ingest_app, name="ingest")
+cli_serve.register(ingest_app)  # `engage ingest serve`; FastAPI/uvicorn are imported inside the command
+cli_replay.register(app)  # `engage replay FILE...`; Kafka and the readers are imported inside the command
+cli_simulate.register(app)  # `engage simulate`; the simulator is imported inside the command
 
 console = Console()
 err = Console(stderr=True)
@@ -174,52 +181,6 @@ def alerts_worker() -> None:
 
 
 # --- Ingest -------------------------------------------------------------------------------------
-
-
-@app.command()
-def replay(
-    files: Annotated[
-        list[Path], typer.Argument(exists=True, dir_okay=False, help="JSONL or JSONL.gz files.")
-    ],
-    from_line: Annotated[int, typer.Option(help="Skip lines before this one (resume).")] = 1,
-) -> None:
-    """Replay canonical events from files into Kafka; invalid lines go to the DLQ with the reason."""
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-
-    from services.common.settings import IngestSettings
-    from services.ingest.replay import replay_files
-
-    settings = IngestSettings()
-    total = sum(sum(1 for line in _open(f) if line.strip()) for f in files)
-    with Progress(
-        TextColumn("replay"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeRemainingColumn(),
-        console=err,
-    ) as progress:
-        task = progress.add_task("replay", total=total, rate="")
-        started = time.monotonic()
-        done = 0
-
-        def advance(n: int) -> None:
-            nonlocal done
-            done += n
-            rate = done / max(time.monotonic() - started, 1e-6)
-            progress.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
-
-        summary = asyncio.run(replay_files(settings, list(files), from_line=from_line, progress=advance))
-    console.print(
-        f"lines {summary.lines}, accepted {summary.accepted}, rejected {summary.rejected} "
-        f"(rejected lines are in {settings.topic_dlq})"
-    )
-
-
-def _open(path: Path) -> io.BufferedReader:
-    import gzip
-
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # type: ignore[return-value]
 
 
 @demo_app.command("generate")

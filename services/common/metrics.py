@@ -34,6 +34,17 @@ LOADER_ROWS = Counter("engage_loader_rows_total", "Rows inserted into ClickHouse
 CONSUMER_LAG = Gauge("engage_consumer_lag", "Messages behind the end of a topic.", ["group", "topic"])
 ALERTS_FIRED = Counter("engage_alerts_fired_total", "Alerts fired.", ["kind", "severity"])
 ALERTS_DELIVERED = Counter("engage_alerts_delivered_total", "Alerts delivered.", ["kind", "severity", "sink"])
+INGEST_REQUESTS = Counter(
+    "engage_ingest_requests_total", "Ingest HTTP requests by endpoint and outcome.", ["endpoint", "outcome"]
+)
+WEBHOOK_IGNORED = Counter(
+    "engage_webhook_ignored_total", "Webhook items not mapped (edits, removals, other kinds).", ["source"]
+)
+WEBHOOK_UNKNOWN_FIELDS = Counter(
+    "engage_webhook_unknown_fields_total",
+    "Platform fields the mappers do not know (kept as x.* attributes).",
+    ["source", "field"],
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -2,6 +2,9 @@
 
 Every accepted event is acknowledged by Kafka before ``publish`` returns; every rejected one goes to
 the DLQ with the reason, so a caller can report exact accepted/rejected counts and nothing is lost.
+
+``publish`` is also the one place actor ids are pseudonymised (see ``services.ingest.pseudonym``), for
+every source (API, webhooks, replay, simulator), including the copies that go to the DLQ.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from services.common.avro import SchemaError, codec
 from services.common.dlq import dlq_headers
 from services.common.settings import IngestSettings
 from services.ingest.canonical import EventValidationError, parse_event
+from services.ingest.pseudonym import is_pseudonym, pseudonymise, resolve_key
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Candidate:
     raw: bytes
     error: str | None = None  # a parse error found before validation (bad JSON line)
     line: int | None = None
+    source_file: str | None = None  # for file replay: the __dlq.file header
 
 
 class EventProducer:
@@ -52,6 +57,7 @@ class EventProducer:
         self.settings = settings
         self.source = source
         self._codec = codec("social_event")
+        self._pseudonym_key = pseudonym_key(settings)
         self._producer = AIOKafkaProducer(
             **settings.kafka_client_options(),
             enable_idempotence=True,
@@ -79,6 +85,7 @@ class EventProducer:
                 record = parse_event(
                     cand.obj, received_at=now, max_text_chars=self.settings.ingest_max_text_chars
                 )
+                pseudonymise_actor(record, self._pseudonym_key)
                 value = self._codec.encode(record)
             except (EventValidationError, SchemaError) as exc:
                 fld = exc.field if isinstance(exc, EventValidationError) else "$"
@@ -87,12 +94,13 @@ class EventProducer:
                 futures.append(
                     await self._producer.send(
                         self.settings.topic_dlq,
-                        value=cand.raw,
+                        value=dead_letter_value(cand, self._pseudonym_key),
                         headers=dlq_headers(
                             reason="invalid_event",
                             stage=f"ingest.{self.source}",
                             detail=str(exc),
                             line=cand.line,
+                            source_file=cand.source_file,
                         ),
                     )
                 )
@@ -109,6 +117,33 @@ class EventProducer:
             result.accepted += 1
         await asyncio.gather(*futures)
         return result
+
+
+def pseudonym_key(settings: IngestSettings) -> bytes | None:
+    """None keeps raw platform ids (ENGAGE_INGEST_KEEP_RAW_IDS); otherwise the HMAC key for actor ids."""
+    return None if settings.ingest_keep_raw_ids else resolve_key(settings.pseudonym_key)
+
+
+def pseudonymise_actor(record: dict[str, Any], key: bytes | None) -> None:
+    """Replace ``actor_id`` in place; brand accounts are not personal data, pseudonyms pass through."""
+    if key is None or record.get("is_brand") is True:
+        return
+    actor = record.get("actor_id")
+    if isinstance(actor, str) and actor and not is_pseudonym(actor):
+        record["actor_id"] = pseudonymise(actor, str(record.get("platform")), key)
+
+
+def dead_letter_value(cand: Candidate, key: bytes | None) -> bytes:
+    """The rejected input, with its actor id pseudonymised when it can be found (a JSON object).
+
+    The DLQ is storage too. Replaying a fixed dead letter stays idempotent: pseudonyms pass through.
+    """
+    if key is None or not isinstance(cand.obj, dict):
+        return cand.raw
+    record = dict(cand.obj)
+    before = record.get("actor_id")
+    pseudonymise_actor(record, key)
+    return cand.raw if record.get("actor_id") == before else orjson.dumps(record, default=str)
 
 
 def candidates_from_objects(objs: Iterable[Any]) -> list[Candidate]:

@@ -1,0 +1,45 @@
+"""Platform webhooks: signature checks (``signatures``) and pure payload → canonical event mappers.
+
+Public contract (also used by file replay for platform-shaped JSONL lines)::
+
+    detect_platform_payload(obj) -> "meta" | "x" | None
+    map_platform_payload(kind, payload) -> MappedPayload(events, ignored, unknown_fields)
+    PayloadError(ValueError)  # message names the field path
+
+Mapped events are canonical JSON dicts (epoch-ms timestamps), not yet pseudonymised: the producer
+does that, in one place, for every source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.ingest.webhooks.meta import OBJECTS, map_meta
+from services.ingest.webhooks.model import MappedPayload, PayloadError
+from services.ingest.webhooks.x import MAPPED, map_x
+
+__all__ = ["MappedPayload", "PayloadError", "detect_platform_payload", "map_platform_payload"]
+
+
+def detect_platform_payload(obj: Mapping[str, Any]) -> str | None:
+    """``"meta"`` for ``{"object": "page"|"instagram", "entry": [...]}``, ``"x"`` for Account Activity."""
+    if not isinstance(obj, Mapping):
+        return None
+    kind = obj.get("object")
+    if isinstance(kind, str) and kind in OBJECTS and isinstance(obj.get("entry"), list):
+        return "meta"
+    if "for_user_id" in obj and any(k in obj for k in MAPPED):
+        return "x"
+    return None
+
+
+def map_platform_payload(kind: str, payload: Mapping[str, Any]) -> MappedPayload:
+    """Map one delivery of ``kind`` (``"meta"`` or ``"x"``); raises PayloadError when malformed."""
+    if not isinstance(payload, Mapping):
+        raise PayloadError("$", "expected a JSON object")
+    if kind == "meta":
+        return map_meta(payload)
+    if kind == "x":
+        return map_x(payload)
+    raise ValueError(f"unknown platform payload kind {kind!r}; expected 'meta' or 'x'")
