@@ -7,7 +7,7 @@ TOOLS := .tools
 ENGAGE := $(VENV)/bin/engage
 PYTEST_ARGS ?=
 
-.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs
+.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs bench-ingest
 
 help:
 	@echo "make run     - start Kafka + workers, replay the demo, print the summary, stop (embedded chDB)"
@@ -15,6 +15,7 @@ help:
 	@echo "make up/down - keep the local stack running / stop it"
 	@echo "make kafka-up/kafka-down - just the local KRaft broker"
 	@echo "make lint    - ruff + mypy"
+	@echo "make bench-ingest - POST /v1/events throughput (batches of 500) -> bench/results/ingest_http.json"
 
 prereqs:
 	@PYTHON=$(PYTHON) ./deploy/local/check-prereqs.sh
@@ -54,6 +55,10 @@ test-unit: install
 
 test-integration: install
 	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+# Benchmarks are not tests: they print and record numbers (bench/results/).
+bench-ingest: install
+	$(VENV)/bin/python bench/ingest_http.py
 
 lint: install
 	$(VENV)/bin/ruff check services tests
