@@ -18,23 +18,19 @@ from services.common import metrics
 from services.common.avro import DecodeError, codec
 from services.common.dlq import dlq_headers
 from services.common.faust_web import add_health_views
-from services.common.kafka import faust_broker_kwargs
+from services.common.kafka import faust_app
 from services.common.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: AlertsSettings) -> faust.App:
-    settings.alerts_data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = faust_app(
+        settings,
         settings.alerts_app_id,
-        store="memory://",
-        datadir=str(settings.alerts_data_dir),
-        web_enabled=True,
-        web_port=settings.alerts_web_port,
-        web_bind=settings.alerts_web_host,
-        web_host=settings.alerts_web_host,
-        **faust_broker_kwargs(settings),  # type: ignore[arg-type]
+        settings.alerts_data_dir,
+        settings.alerts_web_host,
+        settings.alerts_web_port,
     )
     enriched_codec, alert_codec = codec("enriched_event"), codec("alert")
     enriched_topic = app.topic(settings.topic_enriched, value_serializer="raw", key_serializer="raw")

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
+import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -105,10 +107,25 @@ async def _partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[Top
     return found
 
 
+def faust_app(
+    settings: CommonSettings, app_id: str, data_dir: Path, web_host: str, web_port: int
+) -> faust.App:
+    """A faust app with the pipeline's broker, topic and web defaults (one per worker kind)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        app_id,
+        store="memory://",
+        datadir=str(data_dir),
+        web_enabled=True,
+        web_port=web_port,
+        web_bind=web_host,
+        web_host=web_host,
+        **faust_broker_kwargs(settings),  # type: ignore[arg-type]
+    )
+
+
 def faust_broker_kwargs(settings: CommonSettings) -> dict[str, object]:
     """faust.App keyword arguments for the broker connection, including SASL/TLS credentials."""
-    import faust
-
     kwargs: dict[str, object] = {
         "broker": ";".join(f"kafka://{b.strip()}" for b in settings.kafka_bootstrap.split(",")),
         "topic_partitions": settings.topic_partitions,

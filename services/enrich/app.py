@@ -26,7 +26,7 @@ from services.common.avro import DecodeError, SchemaError, codec
 from services.common.clickhouse import Database
 from services.common.dlq import dlq_headers
 from services.common.faust_web import add_health_views
-from services.common.kafka import faust_broker_kwargs
+from services.common.kafka import faust_app
 from services.common.settings import EnrichSettings
 from services.enrich.loader import ALERT_COLUMNS, EVENT_COLUMNS, to_columns
 from services.enrich.processor import enrich_records
@@ -38,16 +38,12 @@ READ_ONLY_SETTINGS = {"readonly": 1}
 
 def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
     """Build the enrich app; ``db`` is required when the loader runs in this worker."""
-    settings.enrich_data_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = faust_app(
+        settings,
         settings.enrich_app_id,
-        store="memory://",
-        datadir=str(settings.enrich_data_dir),
-        web_enabled=True,
-        web_port=settings.enrich_web_port,
-        web_bind=settings.enrich_web_host,
-        web_host=settings.enrich_web_host,
-        **faust_broker_kwargs(settings),  # type: ignore[arg-type]
+        settings.enrich_data_dir,
+        settings.enrich_web_host,
+        settings.enrich_web_port,
     )
     raw_codec, enriched_codec, alert_codec = codec("social_event"), codec("enriched_event"), codec("alert")
     raw_topic = app.topic(settings.topic_raw, value_serializer="raw", key_serializer="raw")
