@@ -82,3 +82,30 @@ def make_alert(**overrides: Any) -> dict[str, Any]:
     }
     alert.update(overrides)
     return alert
+
+
+# A Meta page-feed webhook delivery with one comment (fb:C1), as platform-shaped replay input.
+META_COMMENT_PAYLOAD = {
+    "object": "page",
+    "entry": [
+        {
+            "id": "PAGE1",
+            "time": 1700000000,
+            "changes": [
+                {
+                    "field": "feed",
+                    "value": {
+                        "item": "comment",
+                        "verb": "add",
+                        "comment_id": "C1",
+                        "post_id": "PAGE1_P1",
+                        "parent_id": "PAGE1_P1",
+                        "from": {"id": "U1", "name": "n"},
+                        "message": "hello",
+                        "created_time": 1700000000,
+                    },
+                }
+            ],
+        }
+    ],
+}

@@ -16,8 +16,7 @@ import faust
 from services.alerts.detector import WindowCount, observe, volume_alert, window_start
 from services.common import metrics
 from services.common.avro import DecodeError, codec
-from services.common.dlq import dlq_headers
-from services.common.faust_web import add_health_views
+from services.common.faust_web import add_health_views, dead_letter
 from services.common.kafka import faust_app
 from services.common.settings import AlertsSettings
 
@@ -46,22 +45,7 @@ def create_app(settings: AlertsSettings) -> faust.App:
             try:
                 record = enriched_codec.decode(msg.value or b"")
             except DecodeError as exc:
-                metrics.DLQ.labels("alerts", exc.reason).inc()
-                await (
-                    await dlq_topic.send(
-                        key=msg.key,
-                        value=msg.value,
-                        headers=dlq_headers(
-                            reason=exc.reason,
-                            stage="alerts",
-                            detail=str(exc),
-                            source_topic=msg.topic,
-                            partition=msg.partition,
-                            offset=msg.offset,
-                        ),
-                        force=True,
-                    )
-                )
+                await (await dead_letter(dlq_topic, event, "alerts", exc.reason, str(exc)))
                 continue
             start = window_start(record["occurred_at"], settings.alert_window_seconds)
             key = f"{record['brand_id']}|{int(start.timestamp())}"

@@ -1,13 +1,15 @@
-"""HTTP endpoints every faust worker serves: /healthz, /readyz, /metrics."""
+"""What every faust worker shares: HTTP endpoints (/healthz, /readyz, /metrics) and dead-lettering."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import faust
+from faust.types import EventT, TopicT
 from faust.web import Request, Response, View
 
 from services.common import metrics
+from services.common.dlq import dlq_headers
 
 
 def add_health_views(app: faust.App) -> None:
@@ -39,3 +41,22 @@ def _is_ready(app: faust.App) -> bool:
         return bool(consumer.assignment())
     except Exception:
         return False
+
+
+async def dead_letter(topic: TopicT, event: EventT, stage: str, reason: str, detail: str) -> Any:
+    """Send the event's original bytes to ``topic`` with DLQ headers; returns the delivery future."""
+    msg = event.message
+    metrics.DLQ.labels(stage, reason).inc()
+    return await topic.send(
+        key=msg.key,
+        value=msg.value,
+        headers=dlq_headers(
+            reason=reason,
+            stage=stage,
+            detail=detail,
+            source_topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+        ),
+        force=True,
+    )

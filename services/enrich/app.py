@@ -24,8 +24,7 @@ from faust.web import Request, Response, View
 from services.common import metrics
 from services.common.avro import DecodeError, SchemaError, codec
 from services.common.clickhouse import Database
-from services.common.dlq import dlq_headers
-from services.common.faust_web import add_health_views
+from services.common.faust_web import add_health_views, dead_letter
 from services.common.kafka import faust_app
 from services.common.settings import EnrichSettings
 from services.enrich.loader import ALERT_COLUMNS, EVENT_COLUMNS, to_columns
@@ -51,23 +50,6 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
     alerts_topic = app.topic(settings.topic_alerts, value_serializer="raw", key_serializer="raw")
     dlq_topic = app.topic(settings.topic_dlq, value_serializer="raw", key_serializer="raw")
     loader_dlq_topic = app.topic(settings.topic_loader_dlq, value_serializer="raw", key_serializer="raw")
-
-    async def dead_letter(topic: faust.TopicT, event: EventT, stage: str, reason: str, detail: str) -> Any:
-        msg = event.message
-        metrics.DLQ.labels(stage, reason).inc()
-        return await topic.send(
-            key=msg.key,
-            value=msg.value,
-            headers=dlq_headers(
-                reason=reason,
-                stage=stage,
-                detail=detail,
-                source_topic=msg.topic,
-                partition=msg.partition,
-                offset=msg.offset,
-            ),
-            force=True,
-        )
 
     @app.agent(raw_topic, name="enrich")
     async def enrich(stream: faust.StreamT) -> None:

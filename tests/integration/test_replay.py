@@ -23,6 +23,7 @@ from services.common.dlq import header_dict
 from services.common.kafka import ensure_topics
 from services.common.settings import REPO_ROOT, IngestSettings, to_env
 from services.ingest.replay import replay_files
+from tests.factories import META_COMMENT_PAYLOAD
 
 pytestmark = pytest.mark.integration
 
@@ -197,30 +198,7 @@ def test_csv_file_with_bad_values(kafka_bootstrap: str, tmp_path: Path) -> None:
 
 def test_platform_shaped_jsonl(kafka_bootstrap: str, tmp_path: Path) -> None:
     settings = _settings(kafka_bootstrap, "replayhooks")
-    meta = {
-        "object": "page",
-        "entry": [
-            {
-                "id": "PAGE1",
-                "time": 1700000000,
-                "changes": [
-                    {
-                        "field": "feed",
-                        "value": {
-                            "item": "comment",
-                            "verb": "add",
-                            "comment_id": "C1",
-                            "post_id": "PAGE1_P1",
-                            "parent_id": "PAGE1_P1",
-                            "from": {"id": "U1", "name": "n"},
-                            "message": "hello",
-                            "created_time": 1700000000,
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    meta = META_COMMENT_PAYLOAD
     malformed = {"object": "page", "entry": [{"time": 1700000000, "changes": []}]}
     path = tmp_path / "hooks.ndjson.gz"
     path.write_bytes(

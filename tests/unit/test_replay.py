@@ -29,32 +29,9 @@ from services.ingest.replay import (
     read_csv_header,
     read_records,
 )
+from tests.factories import META_COMMENT_PAYLOAD
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-META_PAYLOAD = {
-    "object": "page",
-    "entry": [
-        {
-            "id": "PAGE1",
-            "time": 1700000000,
-            "changes": [
-                {
-                    "field": "feed",
-                    "value": {
-                        "item": "comment",
-                        "verb": "add",
-                        "comment_id": "C1",
-                        "post_id": "PAGE1_P1",
-                        "parent_id": "PAGE1_P1",
-                        "from": {"id": "U1", "name": "n"},
-                        "message": "hello",
-                        "created_time": 1700000000,
-                    },
-                }
-            ],
-        }
-    ],
-}
 
 
 def event(i: int, **overrides: object) -> dict[str, object]:
@@ -132,7 +109,7 @@ def test_count_lines_counts_a_last_line_without_newline(tmp_path: Path) -> None:
 
 def test_platform_payload_line_expands_to_canonical_events(tmp_path: Path) -> None:
     broken = {"object": "page", "entry": [{"time": 1700000000, "changes": []}]}  # no entry id
-    path = _write(tmp_path / "hooks.jsonl", [orjson.dumps(META_PAYLOAD), orjson.dumps(broken)])
+    path = _write(tmp_path / "hooks.jsonl", [orjson.dumps(META_COMMENT_PAYLOAD), orjson.dumps(broken)])
     ok, bad = read_records(path, "jsonl")
     [cand] = ok.candidates
     assert cand.line == 1 and cand.reason is None
