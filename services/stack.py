@@ -150,7 +150,12 @@ async def wait_drained(
 ) -> dict[str, int]:
     """Wait until both consumer groups have committed everything on their topics (twice in a row)."""
     groups = {
-        enrich.enrich_app_id: [enrich.topic_raw, enrich.topic_enriched, enrich.topic_alerts],
+        enrich.enrich_app_id: [
+            enrich.topic_raw,
+            enrich.topic_enriched,
+            enrich.topic_alerts,
+            *(enrich.feature_topics() if enrich.loader_enabled else ()),
+        ],
         alerts.alerts_app_id: [alerts.topic_enriched],
     }
     deadline = time.monotonic() + timeout

@@ -52,11 +52,105 @@ def make_enriched_event(**overrides: Any) -> dict[str, Any]:
         {
             "language": "en",
             "enriched_at": event["received_at"] + timedelta(milliseconds=40),
-            "pipeline_version": "1",
+            "pipeline_version": "2",
+            "sentiment_label": "negative",
+            "sentiment_score": -0.75,
+            "is_complaint": True,
+            "cascade_depth": None,
+            "response_seconds": None,
+            "touches_before_conversion": None,
+            "seconds_to_convert": None,
+            "first_touch_post_id": None,
+            "last_touch_post_id": None,
+            "first_touch_campaign_id": None,
+            "last_touch_campaign_id": None,
+            "attributed_post_id": None,
+            "seconds_since_post": None,
         }
     )
     event.update(overrides)
     return event
+
+
+def make_post_virality(**overrides: Any) -> dict[str, Any]:
+    """A valid post snapshot (subject ``post_virality``)."""
+    row: dict[str, Any] = {
+        "post_id": "p-1",
+        "brand_id": "brand-1",
+        "platform": "instagram",
+        "posted_at": utc_ms() - timedelta(hours=1),
+        "campaign_id": "brand-1-launch",
+        "likes": 120,
+        "comments": 14,
+        "negative_comments": 2,
+        "complaints": 1,
+        "clicks": 9,
+        "shares": 6,
+        "cascade_size": 30,
+        "cascade_depth": 4,
+        "cascade_breadth": 11,
+        "unresolved_shares": 0,
+        "unique_reach": 5400,
+        "unique_sharers": 29,
+        "share_velocity_5m": 3,
+        "peak_share_velocity_5m": 12,
+        "viral_coefficient": 0.8,
+        "is_viral": True,
+        "unfollows_attributed": 1,
+        "updated_at": utc_ms(),
+        "version": 181,
+    }
+    row.update(overrides)
+    return row
+
+
+def make_follower_funnel(**overrides: Any) -> dict[str, Any]:
+    """A valid follower journey snapshot (subject ``follower_funnel``) of a converted actor."""
+    now = utc_ms()
+    row: dict[str, Any] = {
+        "brand_id": "brand-1",
+        "actor_id": "ps-abc",
+        "platform": "x",
+        "stage": "customer",
+        "stage_rank": 5,
+        "touches": 6,
+        "first_touch_at": now - timedelta(hours=3),
+        "followed_at": now - timedelta(hours=3),
+        "engaged_at": now - timedelta(hours=2),
+        "clicked_at": now - timedelta(hours=1),
+        "lead_at": now - timedelta(minutes=30),
+        "converted_at": now,
+        "touches_before_conversion": 6,
+        "seconds_to_convert": 10800.0,
+        "first_touch_post_id": "p-1",
+        "last_touch_post_id": "p-2",
+        "first_touch_campaign_id": "brand-1-launch",
+        "last_touch_campaign_id": "brand-1-launch",
+        "purchases": 1,
+        "unfollows": 0,
+        "updated_at": now,
+        "version": 7,
+    }
+    row.update(overrides)
+    return row
+
+
+def make_brand_backlog(**overrides: Any) -> dict[str, Any]:
+    """A valid brand backlog snapshot (subject ``brand_backlog``)."""
+    row: dict[str, Any] = {
+        "brand_id": "brand-1",
+        "open_items": 12,
+        "unanswered_complaints": 4,
+        "answered_items": 40,
+        "answered_complaints": 15,
+        "mean_response_seconds": 812.5,
+        "unfollows": 3,
+        "unfollows_attributed": 2,
+        "updated_at": utc_ms(),
+        "version": 90,
+    }
+    row.update(overrides)
+    return row
 
 
 def make_alert(**overrides: Any) -> dict[str, Any]:

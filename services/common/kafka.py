@@ -35,6 +35,11 @@ def topic_specs(settings: CommonSettings) -> list[TopicSpec]:
         TopicSpec(settings.topic_raw, p, r, {"retention.ms": str(7 * DAY_MS)}),
         TopicSpec(settings.topic_enriched, p, r, {"retention.ms": str(7 * DAY_MS)}),
         TopicSpec(settings.topic_alerts, 1, r, {"retention.ms": str(30 * DAY_MS)}),
+        # Feature snapshots: only the latest per key matters, so compact (and keep a week of history).
+        *(
+            TopicSpec(t, p, r, {"cleanup.policy": "compact,delete", "retention.ms": str(7 * DAY_MS)})
+            for t in settings.feature_topics()
+        ),
         # Dead letters are kept long: each one is a promise that nothing accepted was lost.
         TopicSpec(settings.topic_dlq, 1, r, {"retention.ms": str(30 * DAY_MS)}),
     ]
@@ -108,13 +113,18 @@ async def _partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[Top
 
 
 def faust_app(
-    settings: CommonSettings, app_id: str, data_dir: Path, web_host: str, web_port: int
+    settings: CommonSettings,
+    app_id: str,
+    data_dir: Path,
+    web_host: str,
+    web_port: int,
+    store: str = "memory://",
 ) -> faust.App:
     """A faust app with the pipeline's broker, topic and web defaults (one per worker kind)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         app_id,
-        store="memory://",
+        store=store,
         datadir=str(data_dir),
         web_enabled=True,
         web_port=web_port,

@@ -31,6 +31,9 @@ LOADER_BATCH_ROWS = Histogram(
 )
 LOADER_FAILURES = Counter("engage_loader_failures_total", "Failed ClickHouse inserts (retried).", ["table"])
 LOADER_ROWS = Counter("engage_loader_rows_total", "Rows inserted into ClickHouse.", ["table"])
+FEATURE_SNAPSHOTS = Counter(
+    "engage_feature_snapshots_total", "Feature snapshot rows published by enrich.", ["kind"]
+)
 CONSUMER_LAG = Gauge("engage_consumer_lag", "Messages behind the end of a topic.", ["group", "topic"])
 ALERTS_FIRED = Counter("engage_alerts_fired_total", "Alerts fired.", ["kind", "severity"])
 ALERTS_DELIVERED = Counter("engage_alerts_delivered_total", "Alerts delivered.", ["kind", "severity", "sink"])

@@ -37,6 +37,15 @@ class CommonSettings(BaseSettings):
     topic_dlq: str = Field(
         "social.events.dlq", description="Dead letters: undecodable or invalid events, with reason."
     )
+    topic_post_virality: str = Field(
+        "social.features.posts", description="Post engagement and cascade snapshots (compacted, by post)."
+    )
+    topic_follower_funnel: str = Field(
+        "social.features.funnels", description="Follower journey snapshots (compacted, by brand and actor)."
+    )
+    topic_brand_backlog: str = Field(
+        "social.features.brands", description="Brand response backlog and fan loss snapshots (compacted)."
+    )
     topic_partitions: int = Field(4, description="Partitions for topics the pipeline creates itself.")
     topic_replication: int = Field(
         1, description="Replication factor for topics the pipeline creates itself."
@@ -66,7 +75,16 @@ class CommonSettings(BaseSettings):
         return opts
 
     def all_topics(self) -> list[str]:
-        return [self.topic_raw, self.topic_enriched, self.topic_alerts, self.topic_dlq]
+        return [
+            self.topic_raw,
+            self.topic_enriched,
+            self.topic_alerts,
+            self.topic_dlq,
+            *self.feature_topics(),
+        ]
+
+    def feature_topics(self) -> list[str]:
+        return [self.topic_post_virality, self.topic_follower_funnel, self.topic_brand_backlog]
 
 
 class IngestSettings(CommonSettings):
@@ -96,6 +114,13 @@ class EnrichSettings(CommonSettings):
     enrich_web_port: int = Field(6066, description="HTTP port: /metrics, /healthz, /readyz and /query.")
     enrich_web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
     enrich_data_dir: Path = Field(Path("var/enrich"), description="Faust table state directory.")
+    fan_loss_window_seconds: float = Field(
+        6 * 3600.0, description="An unfollow is attributed to the brand's latest post at most this old."
+    )
+    faust_store: str = Field(
+        "memory://",
+        description="Faust table store: memory:// (restored from changelogs on start) or rocksdb://.",
+    )
     loader_enabled: bool = Field(True, description="Run the ClickHouse loader in this worker.")
     loader_batch_size: int = Field(5000, description="Max rows per ClickHouse insert.")
     loader_batch_seconds: float = Field(0.5, description="Max wait to fill a loader batch.")

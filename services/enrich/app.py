@@ -1,9 +1,18 @@
 """Enrich worker: a faust app with the enrich agent and the ClickHouse loader agents.
 
-Both agents consume in batches (``take_events``), which faust acks only after the agent's loop body
-finished with the batch — so offsets are committed only after enriched events were delivered to
-Kafka, and only after rows were inserted into ClickHouse. Redeliveries after a crash are absorbed by
-the ReplacingMergeTree keyed on event_id and by insert deduplication tokens.
+The enrich agent consumes raw events in batches (``take_events``), adds stateless features
+(:func:`~services.enrich.processor.enrich_records`) and stateful ones (the feature engine over four
+changelog-backed tables), then publishes the enriched events and one snapshot per changed post,
+follower journey and brand. Faust acks a batch only after the loop body finished with it, and
+flushes the producer (outputs and changelogs) before committing offsets; the engine's per-key
+offset marks make a redelivered event change no state twice (see ``services/enrich/features``).
+
+Raw events are keyed by brand, so every table key (post, brand|actor, thread, brand) belongs to one
+raw partition; table values are written to the changelog partition of the raw partition that
+changed them, so a worker that takes over a raw partition restores exactly that state.
+
+Loader agents insert each topic into its table, committing offsets only after the insert succeeded.
+Redeliveries after a crash are absorbed by ReplacingMergeTree tables and insert deduplication tokens.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, MutableMapping, Sequence
 from typing import Any, cast
 
 import faust
@@ -22,17 +31,46 @@ from faust.types import EventT
 from faust.web import Request, Response, View
 
 from services.common import metrics
-from services.common.avro import DecodeError, SchemaError, codec
+from services.common.avro import AvroCodec, DecodeError, SchemaError, codec
 from services.common.clickhouse import Database
 from services.common.faust_web import add_health_views, dead_letter
 from services.common.kafka import faust_app
 from services.common.settings import EnrichSettings
-from services.enrich.loader import ALERT_COLUMNS, EVENT_COLUMNS, to_columns
+from services.enrich.features.engine import FeatureEngine, Stores
+from services.enrich.features.state import Position
+from services.enrich.loader import TARGETS, LoadTarget, to_columns
 from services.enrich.processor import enrich_records
 
 log = logging.getLogger(__name__)
 
 READ_ONLY_SETTINGS = {"readonly": 1}
+STATE_TABLES = ("posts", "funnels", "threads", "brands")
+
+
+class TableBacking(MutableMapping[str, Any]):
+    """A faust table's local store as a plain mapping (reads and writes bypass the changelog hooks;
+    the engine writes changelog messages itself, to the partition of the event that changed a key)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> Any:
+        return self.table.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.table.data.get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table.data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table.data)
+
+    def __len__(self) -> int:
+        return len(self.table.data)
 
 
 def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
@@ -43,13 +81,49 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
         settings.enrich_data_dir,
         settings.enrich_web_host,
         settings.enrich_web_port,
+        store=settings.faust_store,
     )
-    raw_codec, enriched_codec, alert_codec = codec("social_event"), codec("enriched_event"), codec("alert")
-    raw_topic = app.topic(settings.topic_raw, value_serializer="raw", key_serializer="raw")
-    enriched_topic = app.topic(settings.topic_enriched, value_serializer="raw", key_serializer="raw")
-    alerts_topic = app.topic(settings.topic_alerts, value_serializer="raw", key_serializer="raw")
-    dlq_topic = app.topic(settings.topic_dlq, value_serializer="raw", key_serializer="raw")
-    loader_dlq_topic = app.topic(settings.topic_loader_dlq, value_serializer="raw", key_serializer="raw")
+    raw_codec, enriched_codec = codec("social_event"), codec("enriched_event")
+
+    def raw_topic_of(name: str) -> Any:
+        return app.topic(name, value_serializer="raw", key_serializer="raw")
+
+    raw_topic = raw_topic_of(settings.topic_raw)
+    enriched_topic = raw_topic_of(settings.topic_enriched)
+    alerts_topic = raw_topic_of(settings.topic_alerts)
+    dlq_topic = raw_topic_of(settings.topic_dlq)
+    loader_dlq_topic = raw_topic_of(settings.topic_loader_dlq)
+    # (topic, codec, key of a snapshot row) per feature snapshot kind.
+    snapshot_outputs: dict[str, tuple[Any, AvroCodec, Any]] = {
+        "posts": (
+            raw_topic_of(settings.topic_post_virality),
+            codec("post_virality"),
+            lambda r: f"{r['brand_id']}|{r['post_id']}",
+        ),
+        "funnels": (
+            raw_topic_of(settings.topic_follower_funnel),
+            codec("follower_funnel"),
+            lambda r: f"{r['brand_id']}|{r['actor_id']}",
+        ),
+        "brands": (
+            raw_topic_of(settings.topic_brand_backlog),
+            codec("brand_backlog"),
+            lambda r: r["brand_id"],
+        ),
+    }
+    tables = {
+        name: app.Table(f"features-{name}", default=None, partitions=settings.topic_partitions)
+        for name in STATE_TABLES
+    }
+    engine = FeatureEngine(
+        Stores(*(TableBacking(tables[n]) for n in STATE_TABLES)),
+        attribution_window_s=settings.fan_loss_window_seconds,
+    )
+
+    def write_state(table: str, key: str, partition: int, value: dict[str, Any]) -> None:
+        t = tables[table]
+        t.send_changelog(partition, key, value)
+        t.data[key] = value
 
     @app.agent(raw_topic, name="enrich")
     async def enrich(stream: faust.StreamT) -> None:
@@ -65,8 +139,11 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
                 except DecodeError as exc:
                     pending.append(await dead_letter(dlq_topic, event, "enrich", exc.reason, str(exc)))
             enriched = enrich_records([record for _, record in decoded])
-            for (event, raw), record in zip(decoded, enriched, strict=True):
+            positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
+            features = engine.process(enriched, positions, write=write_state)
+            for (event, raw), record, extra in zip(decoded, enriched, features.event_features, strict=True):
                 metrics.EVENTS_IN.labels("enrich", raw["platform"], raw["event_type"]).inc()
+                record.update(extra)
                 try:
                     value = enriched_codec.encode(record)
                 except SchemaError as exc:
@@ -81,6 +158,17 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
                     )
                 )
                 metrics.EVENTS_OUT.labels("enrich", raw["platform"], raw["event_type"]).inc()
+            for kind, rows in (
+                ("posts", features.posts),
+                ("funnels", features.funnels),
+                ("brands", features.brands),
+            ):
+                topic, row_codec, key_of = snapshot_outputs[kind]
+                for row in rows:
+                    pending.append(
+                        await topic.send(key=key_of(row).encode(), value=row_codec.encode(row), force=True)
+                    )
+                metrics.FEATURE_SNAPSHOTS.labels(kind).inc(len(rows))
             # Wait for Kafka to acknowledge every output before the batch is acked (and committed).
             await asyncio.gather(*pending)
             metrics.PROCESSING_SECONDS.labels("enrich").observe(time.perf_counter() - started)
@@ -90,21 +178,23 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
             raise ValueError("the loader needs a ClickHouse database")
         owned_db: Database = db
 
-        async def load(events: Sequence[EventT], table: str, decode: Any, columns: Sequence[str]) -> None:
+        async def load(events: Sequence[EventT], target: LoadTarget) -> None:
             started = time.perf_counter()
+            decoder = codec(target.subject)
+            table = target.table
             records: list[dict[str, Any]] = []
             for event in events:
                 try:
-                    records.append(decode(event.message.value or b""))
+                    records.append(decoder.decode(event.message.value or b""))
                 except DecodeError as exc:
                     await (await dead_letter(dlq_topic, event, "loader", exc.reason, str(exc)))
             if not records:
                 return
             token = _dedup_token(events)
-            data = to_columns(records, columns)
+            data = to_columns(records, target.columns)
             try:
                 inserted = await _insert_with_retry(
-                    db, table, data, columns, token, settings.loader_max_retry_seconds
+                    db, table, data, target.columns, token, settings.loader_max_retry_seconds
                 )
             except asyncio.CancelledError:
                 # Stopping mid-retry: park the batch so the ack that follows cannot lose it.
@@ -127,19 +217,20 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
             futures = [await dead_letter(loader_dlq_topic, e, "loader", reason, detail) for e in events]
             await asyncio.gather(*futures)
 
-        @app.agent(enriched_topic, name="load-events")
-        async def load_events(stream: faust.StreamT) -> None:
-            async for events in _take_events(
-                stream, settings.loader_batch_size, within=settings.loader_batch_seconds
-            ):
-                await load(events, "events", enriched_codec.decode, EVENT_COLUMNS)
+        def loader_agent(topic: Any, target: LoadTarget) -> None:
+            async def run(stream: faust.StreamT) -> None:
+                async for events in _take_events(
+                    stream, settings.loader_batch_size, within=settings.loader_batch_seconds
+                ):
+                    await load(events, target)
 
-        @app.agent(alerts_topic, name="load-alerts")
-        async def load_alerts(stream: faust.StreamT) -> None:
-            async for events in _take_events(
-                stream, settings.loader_batch_size, within=settings.loader_batch_seconds
-            ):
-                await load(events, "alerts", alert_codec.decode, ALERT_COLUMNS)
+            app.agent(topic, name=f"load-{target.table.replace('_', '-')}")(run)
+
+        loader_agent(enriched_topic, TARGETS["enriched_event"])
+        loader_agent(alerts_topic, TARGETS["alert"])
+        loader_agent(snapshot_outputs["posts"][0], TARGETS["post_virality"])
+        loader_agent(snapshot_outputs["funnels"][0], TARGETS["follower_funnel"])
+        loader_agent(snapshot_outputs["brands"][0], TARGETS["brand_backlog"])
 
         @app.page("/query")
         class Query(View):

@@ -1,49 +1,46 @@
-"""Enriched records → ClickHouse columns. Pure: the agent owns batching, retries and commits."""
+"""Records → ClickHouse columns. Pure: the agent owns batching, retries and commits.
+
+Each loaded topic maps one to one onto a table whose columns are the fields of the topic's Avro
+schema (the migrations add a column with every schema field), so the column lists come from the
+registry rather than being repeated here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-EVENT_COLUMNS = (
-    "event_id",
-    "platform",
-    "event_type",
-    "brand_id",
-    "account_id",
-    "post_id",
-    "actor_id",
-    "parent_id",
-    "is_brand",
-    "text",
-    "lang",
-    "language",
-    "campaign_id",
-    "actor_followers",
-    "occurred_at",
-    "received_at",
-    "enriched_at",
-    "attributes",
-    "pipeline_version",
-)
+from services.common.avro import SchemaRegistry
 
-ALERT_COLUMNS = (
-    "alert_id",
-    "brand_id",
-    "platform",
-    "kind",
-    "severity",
-    "status",
-    "window_start",
-    "window_end",
-    "fired_at",
-    "observed",
-    "expected",
-    "score",
-    "summary",
-    "sample_event_ids",
-    "sample_texts",
-)
+
+@dataclass(frozen=True)
+class LoadTarget:
+    """One topic → one table: the Avro subject its messages carry and the table's columns."""
+
+    subject: str
+    table: str
+    columns: tuple[str, ...]
+
+
+def schema_columns(subject: str, registry: SchemaRegistry | None = None) -> tuple[str, ...]:
+    _, schema = (registry or SchemaRegistry.load()).latest(subject)
+    return tuple(f["name"] for f in schema["fields"])
+
+
+EVENT_COLUMNS = schema_columns("enriched_event")
+ALERT_COLUMNS = schema_columns("alert")
+
+TARGETS = {
+    subject: LoadTarget(subject, table, schema_columns(subject))
+    for subject, table in (
+        ("enriched_event", "events"),
+        ("alert", "alerts"),
+        ("post_virality", "post_virality"),
+        ("follower_funnel", "follower_funnel"),
+        ("brand_backlog", "brand_backlog"),
+    )
+}
 
 
 def to_columns(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[list[Any]]:

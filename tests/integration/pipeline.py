@@ -32,6 +32,9 @@ class Pipeline:
             "topic_enriched": f"{self.name}.enriched",
             "topic_alerts": f"{self.name}.alerts",
             "topic_dlq": f"{self.name}.dlq",
+            "topic_post_virality": f"{self.name}.features.posts",
+            "topic_follower_funnel": f"{self.name}.features.funnels",
+            "topic_brand_backlog": f"{self.name}.features.brands",
             "clickhouse_dsn": f"chdb://{self.root / 'clickhouse'}",
         }
         self.enrich = EnrichSettings(

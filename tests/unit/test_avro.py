@@ -25,9 +25,24 @@ from services.common.avro import (
     register_check,
     resolution_fingerprint,
 )
-from tests.factories import make_alert, make_enriched_event, make_social_event, utc_ms
+from tests.factories import (
+    make_alert,
+    make_brand_backlog,
+    make_enriched_event,
+    make_follower_funnel,
+    make_post_virality,
+    make_social_event,
+    utc_ms,
+)
 
-FACTORIES = {"social_event": make_social_event, "enriched_event": make_enriched_event, "alert": make_alert}
+FACTORIES = {
+    "social_event": make_social_event,
+    "enriched_event": make_enriched_event,
+    "alert": make_alert,
+    "post_virality": make_post_virality,
+    "follower_funnel": make_follower_funnel,
+    "brand_backlog": make_brand_backlog,
+}
 REQUIRED_SOCIAL = {
     "event_id": "e-1",
     "platform": "x",
@@ -97,7 +112,17 @@ def test_round_trip_each_subject(subject: str) -> None:
     assert c.decode(data) == record
 
 
-@pytest.mark.parametrize(("subject", "schema_id"), [("social_event", 1), ("enriched_event", 2), ("alert", 3)])
+@pytest.mark.parametrize(
+    ("subject", "schema_id"),
+    [
+        ("social_event", 1),
+        ("enriched_event", 4),
+        ("alert", 3),
+        ("post_virality", 5),
+        ("follower_funnel", 6),
+        ("brand_backlog", 7),
+    ],
+)
 def test_confluent_framing_uses_registered_id(subject: str, schema_id: int) -> None:
     data = codec(subject).encode(FACTORIES[subject]())
     assert codec(subject).schema_id == schema_id
@@ -269,14 +294,22 @@ def test_decode_accepts_bytearray_and_memoryview() -> None:
 def test_repo_registry_is_consistent() -> None:
     registry = SchemaRegistry.load()
     assert registry.check() == []
-    assert registry.subjects == ["alert", "enriched_event", "social_event"]
+    assert registry.subjects == [
+        "alert",
+        "brand_backlog",
+        "enriched_event",
+        "follower_funnel",
+        "post_virality",
+        "social_event",
+    ]
     assert register_check() == 0
 
 
 def test_registry_lookup() -> None:
     registry = SchemaRegistry.load()
     schema_id, schema = registry.latest("enriched_event")
-    assert schema_id == 2
+    assert schema_id == 4
+    assert registry.by_id(2)[0] == "enriched_event"  # v1 stays readable
     assert schema["name"] == "io.engage.events.EnrichedEvent"
     subject, alert_schema = registry.by_id(3)
     assert subject == "alert"
@@ -300,7 +333,11 @@ def test_enriched_event_repeats_every_social_event_field() -> None:
     social = json.loads((SCHEMAS_DIR / "social_event.avsc").read_text())["fields"]
     enriched = json.loads((SCHEMAS_DIR / "enriched_event.avsc").read_text())["fields"]
     assert enriched[: len(social)] == social
-    assert [f["name"] for f in enriched[len(social) :]] == ["language", "enriched_at", "pipeline_version"]
+    assert [f["name"] for f in enriched[len(social) : len(social) + 3]] == [
+        "language",
+        "enriched_at",
+        "pipeline_version",
+    ]
     assert registry.latest("social_event")[0] == 1
 
 
@@ -325,12 +362,13 @@ def test_changed_default_without_new_version_is_detected(tmp_path: Path) -> None
     # The Parsing Canonical Form ignores defaults, so only the resolution fingerprint catches this.
     schemas = copy_schemas(tmp_path)
     schema = json.loads((schemas / "enriched_event.avsc").read_text())
-    next(f for f in schema["fields"] if f["name"] == "pipeline_version")["default"] = "2"
+    next(f for f in schema["fields"] if f["name"] == "pipeline_version")["default"] = "3"
     (schemas / "enriched_event.avsc").write_text(json.dumps(schema))
-    assert fingerprint(schema) == read_registry(schemas)[1]["fingerprint"]
+    entry = next(e for e in read_registry(schemas) if e["path"] == "enriched_event.avsc")
+    assert fingerprint(schema) == entry["fingerprint"]
     problems = SchemaRegistry.load(schemas).check()
     assert len(problems) == 1
-    assert "enriched_event v1" in problems[0]
+    assert "enriched_event v2" in problems[0]
 
 
 def test_doc_only_edit_needs_no_new_version(tmp_path: Path) -> None:
@@ -364,6 +402,9 @@ def test_missing_registry_is_a_problem_not_a_crash(tmp_path: Path) -> None:
 # -- evolution -------------------------------------------------------------------------------------
 
 
+NEXT_ID = 8  # the id the next registered schema gets (highest in schemas/registry.json + 1)
+
+
 def test_v1_bytes_decode_with_v2_reader(tmp_path: Path) -> None:
     v1_bytes = codec("social_event").encode(make_social_event())
     v1_record = codec("social_event").decode(v1_bytes)
@@ -371,19 +412,19 @@ def test_v1_bytes_decode_with_v2_reader(tmp_path: Path) -> None:
     schemas = copy_schemas(tmp_path)
     new_field = {"name": "sentiment_hint", "type": ["null", "string"], "default": None, "doc": "test"}
     new_id = register_new_version(schemas, "social_event", social_schema_with(new_field))
-    assert new_id == 4
+    assert new_id == NEXT_ID
     registry = SchemaRegistry.load(schemas)
     assert registry.check() == []
     assert (schemas / "history" / "social_event.v1.avsc").exists()
 
     v2 = AvroCodec("social_event", registry)
-    assert v2.schema_id == 4
+    assert v2.schema_id == NEXT_ID
     assert v2.decode(v1_bytes) == {**v1_record, "sentiment_hint": None}
 
     v2_bytes = v2.encode({**v1_record, "sentiment_hint": "positive"})
-    assert v2_bytes[1:5] == (4).to_bytes(4, "big")
+    assert v2_bytes[1:5] == NEXT_ID.to_bytes(4, "big")
     assert v2.decode(v2_bytes)["sentiment_hint"] == "positive"
-    # A v1-only registry cannot know id 4: an old reader must be upgraded to see the new schema id.
+    # A v1-only registry cannot know the new id: an old reader must be upgraded to see the new schema id.
     with pytest.raises(DecodeError) as info:
         codec("social_event").decode(v2_bytes)
     assert info.value.reason == "unknown_schema_id"
@@ -404,11 +445,11 @@ def test_v2_writer_read_by_a_reader_that_knows_v2_but_prefers_v1(tmp_path: Path)
     # FORWARD direction: an old reader schema resolving data written with the newer schema.
     schemas = copy_schemas(tmp_path)
     new_field = {"name": "sentiment_hint", "type": ["null", "string"], "default": None, "doc": "test"}
-    register_new_version(schemas, "social_event", social_schema_with(new_field))
+    new_id = register_new_version(schemas, "social_event", social_schema_with(new_field))
     registry = SchemaRegistry.load(schemas)
     v2_bytes = AvroCodec("social_event", registry).encode({**REQUIRED_SOCIAL, "sentiment_hint": "x"})
     _, v1_schema = registry.by_id(1)
-    _, v2_schema = registry.by_id(4)
+    _, v2_schema = registry.by_id(new_id)
     buf = io.BytesIO(v2_bytes[5:])
     record = schemaless_reader(buf, v2_schema, v1_schema)
     assert isinstance(record, dict)
