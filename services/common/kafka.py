@@ -29,23 +29,32 @@ class TopicSpec:
 
 
 def topic_specs(settings: CommonSettings) -> list[TopicSpec]:
-    """Every topic the pipeline owns, with retention chosen for its role."""
+    """Every topic the pipeline owns, with retention chosen for its role.
+
+    Producers stamp messages with the event's ``occurred_at``, so backfills and simulations carry
+    old timestamps; ``LogAppendTime`` makes retention count from arrival instead, otherwise the
+    broker would delete a replay of last month's events as soon as it landed.
+    """
     p, r = settings.topic_partitions, settings.topic_replication
+
+    def config(days: int, **extra: str) -> dict[str, str]:
+        return {"retention.ms": str(days * DAY_MS), "message.timestamp.type": "LogAppendTime", **extra}
+
     specs = [
-        TopicSpec(settings.topic_raw, p, r, {"retention.ms": str(7 * DAY_MS)}),
-        TopicSpec(settings.topic_enriched, p, r, {"retention.ms": str(7 * DAY_MS)}),
-        TopicSpec(settings.topic_alerts, 1, r, {"retention.ms": str(30 * DAY_MS)}),
+        TopicSpec(settings.topic_raw, p, r, config(7)),
+        TopicSpec(settings.topic_enriched, p, r, config(7)),
+        TopicSpec(settings.topic_alerts, 1, r, config(30)),
         # Feature snapshots: only the latest per key matters, so compact (and keep a week of history).
         *(
-            TopicSpec(t, p, r, {"cleanup.policy": "compact,delete", "retention.ms": str(7 * DAY_MS)})
+            TopicSpec(t, p, r, config(7, **{"cleanup.policy": "compact,delete"}))
             for t in settings.feature_topics()
         ),
         # Dead letters are kept long: each one is a promise that nothing accepted was lost.
-        TopicSpec(settings.topic_dlq, 1, r, {"retention.ms": str(30 * DAY_MS)}),
+        TopicSpec(settings.topic_dlq, 1, r, config(30)),
     ]
     loader_dlq = getattr(settings, "topic_loader_dlq", None)
     if loader_dlq:
-        specs.append(TopicSpec(loader_dlq, 1, r, {"retention.ms": str(30 * DAY_MS)}))
+        specs.append(TopicSpec(loader_dlq, 1, r, config(30)))
     return specs
 
 

@@ -122,8 +122,23 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
 
     def write_state(table: str, key: str, partition: int, value: dict[str, Any]) -> None:
         t = tables[table]
-        t.send_changelog(partition, key, value)
         t.data[key] = value
+        changelog_writes.append((t, key, partition, value))
+
+    # Changelog messages of the current batch. They are sent and awaited with the batch's outputs
+    # (not through faust's fire-and-forget table buffer), so a batch is acked only once its state
+    # is durable too.
+    changelog_writes: list[tuple[Any, str, int, dict[str, Any]]] = []
+
+    async def send_changelogs() -> list[Any]:
+        futures = [
+            await t.changelog_topic.send(
+                key=key, value=value, partition=partition, callback=t._on_changelog_sent
+            )
+            for t, key, partition, value in changelog_writes
+        ]
+        changelog_writes.clear()
+        return futures
 
     @app.agent(raw_topic, name="enrich")
     async def enrich(stream: faust.StreamT) -> None:
@@ -141,6 +156,7 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
             enriched = enrich_records([record for _, record in decoded])
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
             features = engine.process(enriched, positions, write=write_state)
+            pending.extend(await send_changelogs())
             for (event, raw), record, extra in zip(decoded, enriched, features.event_features, strict=True):
                 metrics.EVENTS_IN.labels("enrich", raw["platform"], raw["event_type"]).inc()
                 record.update(extra)

@@ -101,7 +101,9 @@ class FeatureEngine:
                 apply()
                 mark(state, pos)
                 state["_t"] = max(t, state.get("_t") or t)
-                scope.touch(key, pos)
+            # Touched even when replayed: the state survived the crash but the snapshot published
+            # from it may not have, so a redelivered event publishes the key's snapshot again.
+            scope.touch(key, pos)
 
         brand_needed = (
             kind in ("post", "unfollow") or conversation.opens_item(r) or conversation.closes_item(r)
