@@ -21,7 +21,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,26 +32,13 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import broker  # noqa: E402
 from services.common.kafka import ensure_topics  # noqa: E402
-from services.common.kafka_local import LocalKafka, free_port  # noqa: E402
+from services.common.kafka_local import free_port  # noqa: E402
 from services.common.settings import IngestSettings, to_env  # noqa: E402
 
 TOKEN = "bench-token"
 RESULTS = ROOT / "bench" / "results" / "ingest_http.json"
-
-
-@contextlib.contextmanager
-def broker(bootstrap: str | None) -> Iterator[str]:
-    if bootstrap:
-        yield bootstrap
-        return
-    with tempfile.TemporaryDirectory(prefix="engage-bench-kafka-") as tmp:
-        kafka = LocalKafka(Path(tmp), port=free_port(), controller_port=free_port())
-        kafka.start()
-        try:
-            yield kafka.bootstrap
-        finally:
-            kafka.stop()
 
 
 @contextlib.contextmanager
