@@ -21,7 +21,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 import faust
@@ -33,11 +33,12 @@ from faust.web import Request, Response, View
 from services.common import metrics
 from services.common.avro import AvroCodec, DecodeError, SchemaError, codec
 from services.common.clickhouse import Database
+from services.common.faust_state import ChangelogWriter, TableBacking
 from services.common.faust_web import add_health_views, dead_letter
 from services.common.kafka import faust_app
+from services.common.keyed_state import Position
 from services.common.settings import EnrichSettings
 from services.enrich.features.engine import FeatureEngine, Stores
-from services.enrich.features.state import Position
 from services.enrich.loader import TARGETS, LoadTarget, to_columns
 from services.enrich.processor import enrich_records
 
@@ -45,32 +46,6 @@ log = logging.getLogger(__name__)
 
 READ_ONLY_SETTINGS = {"readonly": 1}
 STATE_TABLES = ("posts", "funnels", "threads", "brands")
-
-
-class TableBacking(MutableMapping[str, Any]):
-    """A faust table's local store as a plain mapping (reads and writes bypass the changelog hooks;
-    the engine writes changelog messages itself, to the partition of the event that changed a key)."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def __getitem__(self, key: str) -> Any:
-        return self.table.data[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.table.data.get(key, default)
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.table.data[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.table.data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.table.data)
-
-    def __len__(self) -> int:
-        return len(self.table.data)
 
 
 def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
@@ -120,25 +95,7 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
         attribution_window_s=settings.fan_loss_window_seconds,
     )
 
-    def write_state(table: str, key: str, partition: int, value: dict[str, Any]) -> None:
-        t = tables[table]
-        t.data[key] = value
-        changelog_writes.append((t, key, partition, value))
-
-    # Changelog messages of the current batch. They are sent and awaited with the batch's outputs
-    # (not through faust's fire-and-forget table buffer), so a batch is acked only once its state
-    # is durable too.
-    changelog_writes: list[tuple[Any, str, int, dict[str, Any]]] = []
-
-    async def send_changelogs() -> list[Any]:
-        futures = [
-            await t.changelog_topic.send(
-                key=key, value=value, partition=partition, callback=t._on_changelog_sent
-            )
-            for t, key, partition, value in changelog_writes
-        ]
-        changelog_writes.clear()
-        return futures
+    changelogs = ChangelogWriter(tables)
 
     @app.agent(raw_topic, name="enrich")
     async def enrich(stream: faust.StreamT) -> None:
@@ -155,8 +112,8 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
                     pending.append(await dead_letter(dlq_topic, event, "enrich", exc.reason, str(exc)))
             enriched = enrich_records([record for _, record in decoded])
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
-            features = engine.process(enriched, positions, write=write_state)
-            pending.extend(await send_changelogs())
+            features = engine.process(enriched, positions, write=changelogs.write)
+            pending.extend(await changelogs.send())
             for (event, raw), record, extra in zip(decoded, enriched, features.event_features, strict=True):
                 metrics.EVENTS_IN.labels("enrich", raw["platform"], raw["event_type"]).inc()
                 record.update(extra)

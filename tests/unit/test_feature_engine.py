@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from services.common.keyed_state import Position
 from services.enrich.features.engine import BatchResult, FeatureEngine, Stores
-from services.enrich.features.state import Position
 from services.ingest.simulator import GroundTruth, SimulationConfig, simulate
 
 PARTITIONS = 3

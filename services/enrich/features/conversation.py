@@ -20,7 +20,7 @@ from __future__ import annotations
 import bisect
 from typing import Any
 
-from services.enrich.features.state import State
+from services.common.keyed_state import State
 
 OPENING_TYPES = frozenset(("comment", "message"))
 KEEP_POSTS = 50

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.enrich.features.state import State
+from services.common.keyed_state import State
 
 STAGES = ("none", "follower", "engaged", "clicked", "lead", "customer")
 TOUCH_TYPES = frozenset(

@@ -3,7 +3,7 @@
 Pure: state lives in mappings handed in (faust tables in the worker, dicts in tests), and the result
 is plain data — per-event fields for the enriched row, and snapshot rows of every post, follower
 journey and brand the batch changed (one row per key per batch, so hot posts do not flood the
-changelog or ClickHouse). Exactly-once per key under redelivery: see :mod:`.state`.
+changelog or ClickHouse). Exactly-once per key under redelivery: see :mod:`services.common.keyed_state`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.common.keyed_state import Position, Scope, State, is_fresh, mark
 from services.enrich.features import conversation, conversion, virality
-from services.enrich.features.state import Position, Scope, State, is_fresh, mark
 
 DEFAULT_ATTRIBUTION_WINDOW_S = 6 * 3600
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.enrich.features.state import State
+from services.common.keyed_state import State
 
 SHARE_BUCKET_MS = 300_000
 KEEP_BUCKETS = 12  # an hour of buckets; the peak is kept separately

@@ -1,0 +1,60 @@
+"""Faust tables as plain mappings for the pure feature code, and changelog writes awaited per batch.
+
+The pure engines (``services.enrich.features``, ``services.alerts.signals``) read and write plain
+mappings and report each changed key with the raw partition it belongs to. Here those writes go to the
+table's local store and to its changelog *on that partition*, sent and awaited with the batch's other
+outputs — rather than faust's fire-and-forget table buffer — so a batch is acked (and its offsets
+committed) only once the state it produced is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+
+class TableBacking(MutableMapping[str, Any]):
+    """A faust table's local store as a plain mapping (bypasses the table's own changelog hooks)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> Any:
+        return self.table.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.table.data.get(key, default)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.table.data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.table.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table.data)
+
+    def __len__(self) -> int:
+        return len(self.table.data)
+
+
+class ChangelogWriter:
+    """Collects a batch's state writes; :meth:`send` publishes them and returns the delivery futures."""
+
+    def __init__(self, tables: dict[str, Any]) -> None:
+        self.tables = tables
+        self._writes: list[tuple[Any, str, int, Any]] = []
+
+    def write(self, table: str, key: str, partition: int, value: Any) -> None:
+        t = self.tables[table]
+        t.data[key] = value
+        self._writes.append((t, key, partition, value))
+
+    async def send(self) -> list[Any]:
+        writes, self._writes = self._writes, []
+        return [
+            await t.changelog_topic.send(
+                key=key, value=value, partition=partition, callback=t._on_changelog_sent
+            )
+            for t, key, partition, value in writes
+        ]
