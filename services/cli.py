@@ -34,6 +34,20 @@ cli_serve.register(ingest_app)  # `engage ingest serve`; FastAPI/uvicorn are imp
 cli_replay.register(app)  # `engage replay FILE...`; Kafka and the readers are imported inside the command
 cli_simulate.register(app)  # `engage simulate`; the simulator is imported inside the command
 
+
+@app.command("eval-alerts")
+def eval_alerts(
+    series_dir: Annotated[
+        Path, typer.Option("--series-dir", help="Directory of timestamp,value CSVs (+ anomaly_windows.json).")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the per-series alert CSVs.")],
+) -> None:
+    """Replay labelled count series through the production spike detector; print precision/recall/F1."""
+    from services.alerts.evaluate import eval_alerts_command
+
+    eval_alerts_command(series_dir, out)
+
+
 console = Console()
 err = Console(stderr=True)
 

@@ -1,23 +1,35 @@
-"""Alerts worker: faust app counting enriched events per brand and window, publishing alerts.
+"""Alerts worker: reputation signals per brand in faust tables, detection, and delivery.
 
-Window state lives in a changelog-backed table, so counts and "already fired" flags survive restarts;
-the enriched topic is keyed by brand, so each brand's counts stay on one partition without repartition.
+Three agents turn inputs into alerts on ``social.alerts`` (enriched events → count signals; brand
+backlog snapshots → the unanswered-complaints level; post snapshots → viral negative posts), with the
+same per-key exactly-once state as enrich (the enriched topic is keyed by brand, so a brand's signals
+stay on one partition). A fourth agent delivers ``social.alerts`` to Alertmanager and the webhook and
+acks each batch only after every sink accepted it: while Alertmanager is down the agent retries and
+the alerts wait in Kafka, so a fired alert is never lost. Firing alerts are re-posted every
+``alert_resend_seconds`` from a table of active alerts until they resolve.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict
-from datetime import UTC, datetime
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, cast
 
 import faust
+from faust import Stream
+from faust.types import EventT
 
-from services.alerts.detector import WindowCount, observe, volume_alert, window_start
+from services.alerts.delivery import Deliverer
+from services.alerts.engine import AlertEngine
+from services.alerts.spike import SpikeConfig
 from services.common import metrics
-from services.common.avro import DecodeError, codec
+from services.common.avro import AvroCodec, DecodeError, codec
+from services.common.faust_state import ChangelogWriter, TableBacking
 from services.common.faust_web import add_health_views, dead_letter
 from services.common.kafka import faust_app
+from services.common.keyed_state import Position
 from services.common.settings import AlertsSettings
 
 log = logging.getLogger(__name__)
@@ -31,58 +43,105 @@ def create_app(settings: AlertsSettings) -> faust.App:
         settings.alerts_web_host,
         settings.alerts_web_port,
     )
-    enriched_codec, alert_codec = codec("enriched_event"), codec("alert")
-    enriched_topic = app.topic(settings.topic_enriched, value_serializer="raw", key_serializer="raw")
-    alerts_topic = app.topic(settings.topic_alerts, value_serializer="raw", key_serializer="raw")
-    dlq_topic = app.topic(settings.topic_dlq, value_serializer="raw", key_serializer="raw")
-    # key "brand|window_start_epoch" → WindowCount as a dict (JSON-serialised into the changelog).
-    windows = app.Table("brand-volume-windows", default=dict, partitions=settings.topic_partitions)
+    alert_codec = codec("alert")
 
-    @app.agent(enriched_topic, name="volume")
-    async def volume(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            msg = event.message
-            try:
-                record = enriched_codec.decode(msg.value or b"")
-            except DecodeError as exc:
-                await (await dead_letter(dlq_topic, event, "alerts", exc.reason, str(exc)))
-                continue
-            start = window_start(record["occurred_at"], settings.alert_window_seconds)
-            key = f"{record['brand_id']}|{int(start.timestamp())}"
-            state = WindowCount(**windows[key]) if windows[key] else WindowCount()
-            crossed = observe(
-                state,
-                record,
-                threshold=settings.alert_volume_threshold,
-                sample_size=settings.alert_sample_size,
-            )
-            windows[key] = asdict(state)
-            if crossed:
-                alert = volume_alert(
-                    brand_id=record["brand_id"],
-                    start=start,
-                    window_seconds=settings.alert_window_seconds,
-                    state=state,
-                    threshold=settings.alert_volume_threshold,
-                    fired_at=datetime.now(UTC),
-                )
-                await (
-                    await alerts_topic.send(
-                        key=record["brand_id"].encode(), value=alert_codec.encode(alert), force=True
-                    )
-                )
-                metrics.ALERTS_FIRED.labels(alert["kind"], alert["severity"]).inc()
-                log.warning("alert fired: %s", alert["summary"])
+    def topic(name: str, partitions: int | None = None) -> Any:
+        return app.topic(name, value_serializer="raw", key_serializer="raw", partitions=partitions)
 
-    @app.timer(interval=300.0)
-    async def expire_windows() -> None:
-        """Drop window state older than a day (event time) so the table stays small."""
-        horizon = datetime.now(UTC).timestamp() - 86400
-        stale = [k for k in list(windows.keys()) if int(str(k).rsplit("|", 1)[1]) < horizon]
-        for k in stale:
-            del windows[k]
-        if stale:
-            await asyncio.sleep(0)
+    enriched_topic = topic(settings.topic_enriched)
+    backlog_topic = topic(settings.topic_brand_backlog)
+    posts_topic = topic(settings.topic_post_virality)
+    alerts_topic = topic(settings.topic_alerts, partitions=1)
+    dlq_topic = topic(settings.topic_dlq)
+    tables = {
+        "signals": app.Table("alert-signals", default=None, partitions=settings.topic_partitions),
+        "active": app.Table("alerts-active", default=None, partitions=1),
+    }
+    changelogs = ChangelogWriter(tables)
+    config = SpikeConfig(
+        bucket_seconds=settings.alert_bucket_seconds, warmup_seconds=settings.alert_warmup_seconds
+    )
+    kinds = [k.strip() for k in settings.alert_kinds.split(",") if k.strip()]
+    engine = AlertEngine(TableBacking(tables["signals"]), config, kinds)
+    deliverer = Deliverer(
+        settings.alertmanager_url,
+        settings.alert_webhook_url,
+        settings.alert_resend_seconds,
+        settings.alert_runbook_url,
+    )
+
+    async def run_batches(stream: faust.StreamT, subject: str, process: Any) -> None:
+        decoder = codec(subject)
+        async for events in _take_events(stream, 1000, within=0.2):
+            started = time.perf_counter()
+            pending: list[Any] = []
+            decoded: list[tuple[EventT, dict[str, Any]]] = []
+            for event in events:
+                try:
+                    decoded.append((event, decoder.decode(event.message.value or b"")))
+                except DecodeError as exc:
+                    pending.append(await dead_letter(dlq_topic, event, "alerts", exc.reason, str(exc)))
+            positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
+            alerts = process([r for _, r in decoded], positions, write=changelogs.write)
+            pending.extend(await changelogs.send())
+            for alert in alerts:
+                pending.append(await _publish(alerts_topic, alert_codec, alert))
+                if alert["status"] == "firing":
+                    metrics.ALERTS_FIRED.labels(alert["kind"], alert["severity"]).inc()
+                    log.warning("alert fired: %s", alert["summary"])
+            await asyncio.gather(*pending)
+            metrics.PROCESSING_SECONDS.labels(f"alerts_{subject}").observe(time.perf_counter() - started)
+
+    @app.agent(enriched_topic, name="signals")
+    async def count_signals(stream: faust.StreamT) -> None:
+        await run_batches(stream, "enriched_event", engine.process_events)
+
+    @app.agent(backlog_topic, name="backlog")
+    async def backlog(stream: faust.StreamT) -> None:
+        await run_batches(stream, "brand_backlog", engine.process_backlog)
+
+    @app.agent(posts_topic, name="viral-negative")
+    async def viral_negative(stream: faust.StreamT) -> None:
+        await run_batches(stream, "post_virality", engine.process_posts)
+
+    active = tables["active"]
+
+    @app.agent(alerts_topic, name="deliver")
+    async def deliver(stream: faust.StreamT) -> None:
+        async for events in _take_events(stream, 100, within=0.5):
+            batch: dict[str, dict[str, Any]] = {}
+            for event in events:
+                try:
+                    alert = alert_codec.decode(event.message.value or b"")
+                except DecodeError as exc:
+                    await (await dead_letter(dlq_topic, event, "alerts.deliver", exc.reason, str(exc)))
+                    continue
+                batch[f"{alert['alert_id']}|{alert['status']}"] = alert
+                key = alert["alert_id"]
+                if alert["status"] == "firing":
+                    changelogs.write("active", key, 0, alert_codec.encode(alert).hex())
+                elif active.data.get(key) is not None:
+                    changelogs.write("active", key, 0, None)
+            # Blocks (retrying) until every sink accepted: the batch is acked only after delivery.
+            await deliverer.deliver(list(batch.values()))
+            await asyncio.gather(*(await changelogs.send()))
+            metrics.ALERTS_ACTIVE.set(sum(1 for v in active.data.values() if v is not None))
+
+    @app.timer(interval=settings.alert_resend_seconds)
+    async def resend_firing() -> None:
+        """Keep firing alerts alive in Alertmanager (it resolves alerts that stop being re-sent)."""
+        firing = [alert_codec.decode(bytes.fromhex(v)) for v in list(active.data.values()) if v is not None]
+        if firing and settings.alertmanager_url:
+            await deliverer.deliver(firing, webhook=False)
 
     add_health_views(app)
     return app
+
+
+async def _publish(topic: Any, alert_codec: AvroCodec, alert: dict[str, Any]) -> Any:
+    return await topic.send(key=alert["brand_id"].encode(), value=alert_codec.encode(alert), force=True)
+
+
+def _take_events(stream: faust.StreamT, max_: int, within: float) -> AsyncIterator[Sequence[EventT]]:
+    """Batches of events, acked by faust only after the consumer's loop body finished with them."""
+    return cast(Stream, stream).take_events(max_, within=within)

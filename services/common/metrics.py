@@ -37,6 +37,10 @@ FEATURE_SNAPSHOTS = Counter(
 CONSUMER_LAG = Gauge("engage_consumer_lag", "Messages behind the end of a topic.", ["group", "topic"])
 ALERTS_FIRED = Counter("engage_alerts_fired_total", "Alerts fired.", ["kind", "severity"])
 ALERTS_DELIVERED = Counter("engage_alerts_delivered_total", "Alerts delivered.", ["kind", "severity", "sink"])
+ALERT_DELIVERY_FAILURES = Counter(
+    "engage_alert_delivery_failures_total", "Failed alert deliveries (retried until accepted).", ["sink"]
+)
+ALERTS_ACTIVE = Gauge("engage_alerts_active", "Alerts currently firing, as known to the deliverer.")
 INGEST_REQUESTS = Counter(
     "engage_ingest_requests_total", "Ingest HTTP requests by endpoint and outcome.", ["endpoint", "outcome"]
 )

@@ -139,11 +139,23 @@ class AlertsSettings(CommonSettings):
     alerts_web_port: int = Field(6067, description="HTTP port: /metrics and /healthz.")
     alerts_web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
     alerts_data_dir: Path = Field(Path("var/alerts"), description="Faust table state directory.")
-    alert_window_seconds: int = Field(60, description="Window for the per-brand volume signal.")
-    alert_volume_threshold: int = Field(
-        150, description="Events per brand per window that fire a volume alert (simple detector)."
+    alert_bucket_seconds: int = Field(300, description="Bucket of every alert signal (event time).")
+    alert_warmup_seconds: float = Field(
+        86400.0, description="No alerts for a brand's signal before it has this much history."
     )
-    alert_sample_size: int = Field(5, description="Sample event ids and texts carried by an alert.")
+    alert_kinds: str = Field(
+        "negative_mentions,complaints,unfollows,unanswered_complaints,viral_negative_post",
+        description="Comma-separated signals that page ('mentions' adds volume; services/alerts/signals.py).",
+    )
+    alertmanager_url: str = Field(
+        "", description="Alertmanager base URL (API v2); empty: not delivered there."
+    )
+    alert_webhook_url: str = Field("", description="Slack-compatible webhook for alerts; empty: none.")
+    alert_resend_seconds: float = Field(60.0, description="Re-post firing alerts to Alertmanager this often.")
+    alert_runbook_url: str = Field(
+        "docs/runbook.md",
+        description="Runbook linked from alerts (kind appended as #anchor); point it at your hosted copy.",
+    )
 
 
 def to_env(settings: BaseSettings) -> dict[str, str]:

@@ -1,0 +1,349 @@
+"""SpikeDetector (services/alerts/spike.py) and its offline evaluator (services/alerts/evaluate.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.alerts.evaluate import (
+    Metrics,
+    detect,
+    eval_alerts_command,
+    evaluate_dir,
+    load_windows,
+    read_series,
+    score_alerts,
+)
+from services.alerts.spike import SpikeConfig, SpikeDetector, Transition, nb_score
+
+T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
+STEP = timedelta(minutes=5)
+DAY = 288  # buckets per day
+
+Series = list[tuple[datetime, float]]
+
+
+def poisson(rng: random.Random, lam: float) -> int:
+    """Knuth's Poisson sampler (fine for the small means used here)."""
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def seasonal_mean(i: int) -> float:
+    """Mentions per 5 min: a daily cycle (x3 between night and day) and quiet weekends (40 %)."""
+    t = T0 + i * STEP
+    daily = 1.0 + 0.5 * math.sin(2 * math.pi * (t.hour * 60 + t.minute) / 1440 - math.pi / 2)
+    weekly = 0.4 if t.weekday() >= 5 else 1.0
+    return 40.0 * daily * weekly
+
+
+def seasonal_series(days: int, seed: int = 7) -> Series:
+    rng = random.Random(seed)
+    return [(T0 + i * STEP, float(poisson(rng, seasonal_mean(i)))) for i in range(days * DAY)]
+
+
+def with_spike(series: Series, start: int, length: int = 4, factor: float = 8.0) -> Series:
+    out = list(series)
+    for i in range(start, start + length):
+        ts, _ = out[i]
+        out[i] = (ts, round(seasonal_mean(i) * factor))
+    return out
+
+
+def run(series: Series, config: SpikeConfig | None = None) -> list[Transition]:
+    detector = SpikeDetector(config)
+    transitions: list[Transition] = []
+    for ts, value in series:
+        transitions.extend(detector.update(ts, value))
+    return transitions
+
+
+SPIKE_AT = 10 * DAY + 14 * 12  # day 10 (a Thursday), 14:00 UTC
+
+
+@pytest.fixture(scope="module")
+def quiet() -> Series:
+    return seasonal_series(days=16)
+
+
+@pytest.fixture(scope="module")
+def spiky(quiet: Series) -> Series:
+    return with_spike(quiet, SPIKE_AT)
+
+
+# --- the count tail test ---------------------------------------------------------------------------------
+
+
+def nb_pmf(k: int, mu: float, alpha: float) -> float:
+    r = 1.0 / alpha
+    p = r / (r + mu)
+    return math.exp(
+        math.lgamma(k + r) - math.lgamma(r) - math.lgamma(k + 1) + r * math.log(p) + k * math.log1p(-p)
+    )
+
+
+@pytest.mark.parametrize(
+    ("x", "mu", "alpha"), [(15, 5.0, 0.2), (9, 2.0, 0.01), (120, 40.0, 0.1), (3, 1.0, 1.0)]
+)
+def test_nb_score_is_the_mid_p_upper_tail(x: int, mu: float, alpha: float) -> None:
+    upper = 1.0 - sum(nb_pmf(k, mu, alpha) for k in range(x + 1))  # P(X > x)
+    mid_p = upper + 0.5 * nb_pmf(x, mu, alpha)
+    assert nb_score(x, mu, alpha) == pytest.approx(-math.log10(mid_p), rel=1e-6)
+
+
+def test_nb_score_is_zero_at_or_below_the_mean_and_finite_far_in_the_tail() -> None:
+    assert nb_score(5, 5.0, 0.1) == 0.0 and nb_score(2, 5.0, 0.1) == 0.0
+    extreme = nb_score(13479, 118.0, 0.05)
+    assert math.isfinite(extreme) and extreme > 100
+
+
+# --- detector behaviour ---------------------------------------------------------------------------------
+
+
+def test_seasonal_poisson_noise_raises_no_alert(quiet: Series) -> None:
+    # 16 days with a x3 daily cycle and weekends at 40 %: the baseline must follow both
+    assert run(quiet) == []
+
+
+def test_injected_spike_fires_once_then_resolves(spiky: Series) -> None:
+    transitions = run(spiky)
+    assert [t.kind for t in transitions] == ["fire", "resolve"]
+    fire, resolve = transitions
+    spike_start = spiky[SPIKE_AT][0]
+    assert spike_start <= fire.timestamp < spike_start + 4 * STEP
+    assert fire.observed > 3 * fire.expected and fire.score >= SpikeConfig().short_fire_score
+    assert resolve.timestamp > fire.timestamp and resolve.timestamp <= spike_start + timedelta(hours=2)
+    assert resolve.severity == fire.severity
+
+
+def test_severity_grows_with_the_excess(quiet: Series) -> None:
+    assert run(with_spike(quiet, SPIKE_AT, factor=2.0)) == []  # a x2 bump for 20 min is not an alert
+    mild = run(with_spike(quiet, SPIKE_AT, factor=4.0))
+    huge = run(with_spike(quiet, SPIKE_AT, factor=30.0))
+    assert [(t.kind, t.severity) for t in mild] == [("fire", "warning"), ("resolve", "warning")]
+    assert [(t.kind, t.severity) for t in huge] == [("fire", "critical"), ("resolve", "critical")]
+
+
+def test_no_alert_during_warm_up(quiet: Series) -> None:
+    early = with_spike(quiet, DAY // 2, factor=30.0)  # noon of the first day
+    assert run(early) == []
+    assert [t.kind for t in run(early, replace(SpikeConfig(), warmup_seconds=0))][:1] == ["fire"]
+
+
+def low_counts() -> Series:
+    rng = random.Random(3)
+    series = [(T0 + i * STEP, float(rng.choice([0, 0, 0, 1, 1, 2, 3]))) for i in range(4 * DAY)]
+    jump = 3 * DAY + 100
+    series[jump] = (series[jump][0], 6.0)
+    return series
+
+
+def test_low_counts_jump_to_six_raises_no_alert() -> None:
+    assert run(low_counts()) == []
+    # The minimum volume is what holds it back: with thresholds low enough for such counts to look
+    # significant there is still no alert, until the volume rule is lifted.
+    sensitive = replace(SpikeConfig(), short_fire_score=1.0, long_fire_score=1.0)
+    assert run(low_counts(), sensitive) == []
+    assert [t for t in run(low_counts(), replace(sensitive, min_excess=0.0)) if t.kind == "fire"]
+
+
+def test_cooldown_suppresses_a_second_spike_soon_after_resolve(quiet: Series) -> None:
+    twice = with_spike(with_spike(quiet, SPIKE_AT), SPIKE_AT + 3 * 12)  # the same again 3 h later
+    assert [t.kind for t in run(twice)] == ["fire", "resolve"]
+    no_cooldown = replace(SpikeConfig(), cooldown_seconds=0)
+    assert [t.kind for t in run(twice, no_cooldown)] == ["fire", "resolve", "fire", "resolve"]
+
+
+def test_state_round_trip_mid_stream_gives_identical_transitions(spiky: Series) -> None:
+    uninterrupted = run(spiky)
+    for cut in (5 * DAY + 7, SPIKE_AT + 1, SPIKE_AT + 60):  # before, during and after the alert
+        detector = SpikeDetector()
+        transitions: list[Transition] = []
+        for ts, value in spiky[:cut]:
+            transitions.extend(detector.update(ts, value))
+        state = json.loads(json.dumps(detector.to_state()))  # must be plain JSON
+        restored = SpikeDetector.from_state(state)
+        for ts, value in spiky[cut:]:
+            transitions.extend(restored.update(ts, value))
+        assert transitions == uninterrupted
+        assert restored.to_state() == run_state(spiky)
+
+
+def test_surprise_memory_survives_a_restart(spiky: Series) -> None:
+    # four days after the x8 spike, a x4 one: significant on its own, but much smaller than the brand's
+    # recent surprise, so the memory holds it back, also across a restart in between
+    series = with_spike(spiky, SPIKE_AT + 4 * DAY, factor=4.0)
+    assert [t.kind for t in run(series)] == ["fire", "resolve"]
+    cut = SPIKE_AT + 2 * DAY
+    detector = SpikeDetector()
+    for ts, value in series[:cut]:
+        detector.update(ts, value)
+    state = json.loads(json.dumps(detector.to_state()))
+    for restored, expected_fires in (
+        (SpikeDetector.from_state(state), 0),
+        (SpikeDetector.from_state({**state, "memory_short": 0.0, "memory_long": 0.0}), 1),  # forgetful
+    ):
+        later = [t for ts, value in series[cut:] for t in restored.update(ts, value)]
+        assert [t.kind for t in later].count("fire") == expected_fires
+    assert state == json.loads(json.dumps(detector.to_state()))  # restoring does not alias the stored dict
+
+
+def run_state(series: Series) -> dict[str, object]:
+    detector = SpikeDetector()
+    for ts, value in series:
+        detector.update(ts, value)
+    return detector.to_state()
+
+
+def test_state_is_bounded() -> None:
+    config = SpikeConfig()
+    long_run = seasonal_series(days=36, seed=11)
+    detector = SpikeDetector(config)
+    sizes = []
+    for i, (ts, value) in enumerate(long_run):
+        detector.update(ts, value)
+        if i in (22 * DAY, 36 * DAY - 1):
+            sizes.append(len(json.dumps(detector.to_state())))
+    state = detector.to_state()
+    assert all(len(ring) <= config.season_days for ring in state["profile"])
+    assert len(state["profile"]) == 86400 // config.slot_seconds
+    assert len(state["weekend_ratios"]) <= config.weekend_factor_slots
+    assert len(state["recent"]) <= config.long_window
+    assert sizes[1] <= sizes[0] * 1.05  # two more weeks of data, no growth
+
+
+def test_from_state_rejects_foreign_state() -> None:
+    with pytest.raises(ValueError):
+        SpikeDetector.from_state({"version": 999})
+
+
+def test_no_look_ahead(spiky: Series) -> None:
+    full = run(spiky)
+    assert full  # the prefixes below cut through an alert
+    for cut in (SPIKE_AT, SPIKE_AT + 1, SPIKE_AT + 3, SPIKE_AT + 30, len(spiky) - 1):
+        prefix_end = spiky[cut - 1][0]
+        assert run(spiky[:cut]) == [t for t in full if t.timestamp <= prefix_end]
+
+
+def test_late_and_duplicate_buckets_are_ignored(spiky: Series) -> None:
+    detector = SpikeDetector()
+    for ts, value in spiky[: SPIKE_AT + 2]:
+        detector.update(ts, value)
+    before = detector.to_state()
+    assert detector.update(spiky[SPIKE_AT][0], 10_000) == []  # an older bucket
+    assert detector.to_state() == before
+
+
+# --- evaluator ------------------------------------------------------------------------------------------
+
+
+def at(day: float) -> datetime:
+    return T0 + timedelta(days=day)
+
+
+def test_score_alerts_counts_windows_and_clusters_false_alarms() -> None:
+    windows = [(at(2), at(3)), (at(5), at(6)), (at(8), at(9))]
+    fired = [
+        at(2),  # on the first window's start bound: caught
+        at(2.5),  # same window again: still one TP
+        at(4),  # outside: false alarm 1
+        at(4) + timedelta(minutes=40),  # within 1 h of the previous outside alert: same cluster
+        at(4) + timedelta(minutes=90),  # 50 min after that one: still the same cluster (single linkage)
+        at(7),  # outside: false alarm 2
+        at(7) + timedelta(hours=2),  # two hours later: false alarm 3
+        at(9),  # on the third window's end bound: caught
+    ]
+    m = score_alerts(fired, windows)
+    assert (m.caught, m.missed, m.false_alarms) == (2, 1, 3)
+    assert m.precision == pytest.approx(2 / 5) and m.recall == pytest.approx(2 / 3)
+    assert m.f1 == pytest.approx(2 * (2 / 5) * (2 / 3) / (2 / 5 + 2 / 3))
+    assert Metrics(windows=0, caught=0, false_alarms=0).f1 == 0.0
+
+
+def write_series(path: Path, series: Series) -> None:
+    lines = ["timestamp,value"] + [f"{ts:%Y-%m-%d %H:%M:%S},{value:g}" for ts, value in series]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_evaluate_dir_scores_a_small_labelled_directory(tmp_path: Path, quiet: Series) -> None:
+    series_dir, out_dir = tmp_path / "series", tmp_path / "out"
+    series_dir.mkdir()
+    # three growing spikes on Wed, Fri and next Tue at 14:00: the first inside window A, the others outside
+    spikes = {2 * DAY + 14 * 12: 8.0, 4 * DAY + 14 * 12: 16.0, 8 * DAY + 14 * 12: 30.0}
+    labelled = quiet[: 11 * DAY]
+    for start, factor in spikes.items():
+        labelled = with_spike(labelled, start, factor=factor)
+    write_series(series_dir / "brand_a.csv", labelled)
+    write_series(series_dir / "brand_b.csv", quiet[: 11 * DAY])  # no anomaly, no alert
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    starts = [quiet[i][0] for i in spikes]
+    windows = {
+        "realTweets/brand_a.csv": [  # NAB keys carry the corpus folder: matched on the file name
+            [
+                (starts[0] - timedelta(hours=12)).strftime(fmt),
+                (starts[0] + timedelta(hours=12)).strftime(fmt),
+            ],
+            [at(9.2).strftime(fmt), at(9.8).strftime(fmt)],  # nothing happens there: missed
+        ],
+        "brand_b.csv": [],
+    }
+    (series_dir / "anomaly_windows.json").write_text(json.dumps(windows))
+
+    report = evaluate_dir(series_dir, out_dir)
+
+    by_name = {f.name: f for f in report.files}
+    a, b = by_name["brand_a.csv"], by_name["brand_b.csv"]
+    assert len(a.alerts) == 3
+    for alert, spike_start in zip(a.alerts, starts, strict=True):  # each fires while its spike is on
+        assert alert.kind == "fire" and spike_start <= alert.timestamp < spike_start + 4 * STEP
+    assert a.metrics == Metrics(windows=2, caught=1, false_alarms=2)
+    assert b.alerts == [] and b.metrics == Metrics(windows=0, caught=0, false_alarms=0)
+    overall = report.overall
+    assert overall == Metrics(windows=2, caught=1, false_alarms=2)
+    assert (overall.precision, overall.recall) == (pytest.approx(1 / 3), pytest.approx(1 / 2))
+    assert overall.f1 == pytest.approx(0.4)
+
+    rows = (out_dir / "brand_a.csv").read_text().splitlines()
+    assert rows[0].split(",")[:5] == ["timestamp", "severity", "observed", "expected", "score"]
+    assert [r.split(",")[0] for r in rows[1:]] == [f"{t.timestamp:%Y-%m-%d %H:%M:%S}" for t in a.alerts]
+    assert (out_dir / "brand_b.csv").read_text().splitlines() == [rows[0]]
+
+
+def test_evaluate_dir_without_windows_only_writes_alerts(tmp_path: Path, spiky: Series) -> None:
+    write_series(tmp_path / "x.csv", spiky)
+    report = evaluate_dir(tmp_path, tmp_path / "out")
+    assert report.overall is None and report.files[0].metrics is None
+    assert len((tmp_path / "out" / "x.csv").read_text().splitlines()) == 2
+
+
+def test_reader_and_detect_match_the_streaming_detector(tmp_path: Path, spiky: Series) -> None:
+    write_series(tmp_path / "x.csv", list(reversed(spiky)))  # file order does not matter
+    rows = read_series(tmp_path / "x.csv")
+    assert rows == spiky
+    assert detect(rows) == run(spiky)
+    assert load_windows(tmp_path) is None
+
+
+def test_eval_alerts_command_prints_the_table_and_f1(
+    tmp_path: Path, quiet: Series, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_series(tmp_path / "x.csv", with_spike(quiet, SPIKE_AT))
+    spike = quiet[SPIKE_AT][0]
+    fmt = "%Y-%m-%d %H:%M:%S"
+    windows = {
+        "x.csv": [[(spike - timedelta(hours=1)).strftime(fmt), (spike + timedelta(hours=1)).strftime(fmt)]]
+    }
+    (tmp_path / "anomaly_windows.json").write_text(json.dumps(windows))
+    eval_alerts_command(series_dir=tmp_path, out=tmp_path / "out")
+    printed = capsys.readouterr().out
+    assert "x.csv" in printed and "overall F1 = 1.000" in printed
