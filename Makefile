@@ -7,7 +7,7 @@ TOOLS := .tools
 ENGAGE := $(VENV)/bin/engage
 PYTEST_ARGS ?=
 
-.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs bench-ingest
+.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs bench-ingest train-sentiment eval-sentiment
 
 help:
 	@echo "make run     - start Kafka + workers, replay the demo, print the summary, stop (embedded chDB)"
@@ -16,6 +16,8 @@ help:
 	@echo "make kafka-up/kafka-down - just the local KRaft broker"
 	@echo "make lint    - ruff + mypy"
 	@echo "make bench-ingest - POST /v1/events throughput (batches of 500) -> bench/results/ingest_http.json"
+	@echo "make train-sentiment - retrain the ko/en sentiment models from DATA=$(DATA) -> services/enrich/models"
+	@echo "make eval-sentiment  - sentiment dev metrics + texts/s per core -> bench/results/sentiment_eval.json"
 
 prereqs:
 	@PYTHON=$(PYTHON) ./deploy/local/check-prereqs.sh
@@ -71,3 +73,13 @@ format: install
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .pytest_cache .mypy_cache .ruff_cache
+
+# Sentiment model (services/enrich/sentiment.py): training data lives outside the repo; the trained
+# artifacts are committed under services/enrich/models, so the product never needs $(DATA).
+DATA ?= ../shared/data
+
+train-sentiment: install
+	$(VENV)/bin/python -m services.enrich.sentiment_train --data $(DATA) --out services/enrich/models
+
+eval-sentiment: install
+	$(VENV)/bin/python -m services.enrich.sentiment_eval --data $(DATA) --out bench/results/sentiment_eval.json

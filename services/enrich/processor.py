@@ -1,7 +1,8 @@
 """Message → record transforms of the enrich stage, as pure functions over plain dicts.
 
-The faust agent in :mod:`services.enrich.app` only decodes, calls :func:`enrich_records`, and
-publishes; everything testable without Kafka lives here.
+The faust agent in :mod:`services.enrich.app` only decodes, calls :func:`enrich_records` (stateless
+features: language, sentiment, complaint) and the feature engine (stateful features), and publishes;
+everything testable without Kafka lives here and in :mod:`services.enrich.features`.
 """
 
 from __future__ import annotations
@@ -10,19 +11,45 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from services.enrich.complaints import complaint_flags
 from services.enrich.language import detect_languages
+from services.enrich.sentiment import load_model
 
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 
 def enrich_records(records: Sequence[dict[str, Any]], now: datetime | None = None) -> list[dict[str, Any]]:
-    """Add the enrichment fields to a batch of decoded raw events (new dicts; inputs untouched)."""
+    """Add the stateless enrichment fields to a batch of decoded raw events (new dicts; inputs untouched).
+
+    Language, sentiment and complaint flags are computed for the whole batch at once: the sentiment
+    model is vectorised, so per-event calls would waste most of its speed.
+    """
     enriched_at = now or datetime.now(UTC)
-    languages = detect_languages([r.get("text") for r in records], [r.get("lang") for r in records])
+    texts = [r.get("text") for r in records]
+    languages = detect_languages(texts, [r.get("lang") for r in records])
+    with_text = [i for i, t in enumerate(texts) if t]
+    labels = ["neutral"] * len(records)
+    scores: list[float | None] = [None] * len(records)
+    if with_text:
+        predictions = load_model().predict(
+            [texts[i] or "" for i in with_text], languages=[languages[i] for i in with_text]
+        )
+        for i, p in zip(with_text, predictions, strict=True):
+            labels[i], scores[i] = p.label, float(p.score)
+    complaints = complaint_flags(
+        texts,
+        [r["event_type"] for r in records],
+        [bool(r.get("is_brand")) for r in records],
+        scores,
+        languages,
+    )
     out: list[dict[str, Any]] = []
-    for record, language in zip(records, languages, strict=True):
+    for i, record in enumerate(records):
         row = dict(record)
-        row["language"] = language
+        row["language"] = languages[i]
+        row["sentiment_label"] = labels[i]
+        row["sentiment_score"] = scores[i] or 0.0
+        row["is_complaint"] = complaints[i]
         row["enriched_at"] = enriched_at
         row["pipeline_version"] = PIPELINE_VERSION
         out.append(row)

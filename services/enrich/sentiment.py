@@ -1,0 +1,402 @@
+"""Sentiment of Korean and English social texts: one label and a signed score per text.
+
+Why this design: the enrich worker must score tens of thousands of posts per second per core, so
+the model is a pair of linear models over *hashed* n-gram features, computed for a whole batch at
+once with numpy (no Python loop per n-gram, no tokenizer, no pickle). All texts of a batch are
+joined into one code-point array; every n-gram hash is a rolling polynomial over that array, and a
+document's score is a ``bincount`` of the weights of its n-grams.
+
+* Korean ("ko"): NB-SVM (log-count-ratio scaled features, linear SVM) trained on NSMC movie reviews.
+  Features: character 1-5-grams with text boundaries, whitespace-word uni/bigrams, and character
+  2-6-grams of the text with spaces removed (Korean spacing is inconsistent in social posts).
+* English ("en"): ridge regression on the VADER ground-truth ratings over character and word
+  n-grams, plus vectorised VADER-lexicon features (valence sums with negation), whose neutral band
+  was tuned on the TweetEval validation set.
+* "other": texts with Hangul go to the Korean model, all the rest (Latin-script posts without
+  English function words, emoji, numbers) to the English model: most such posts on our channels are
+  short English or brand-name posts.
+
+Scores are ``tanh`` of the model's centred decision value, so the sign is the polarity and values
+near 0 are neutral; the label is "neutral" inside a per-language band ``|score| < neutral_band``.
+Artifacts live in ``services/enrich/models`` (``*.npz`` arrays + ``*.json`` config) and are produced
+by ``services.enrich.sentiment_train``; see ``models/MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from services.enrich.language import EN, KO, detect_languages
+
+MODEL_DIR = Path(__file__).resolve().parent / "models"
+NEGATIVE, NEUTRAL, POSITIVE = "negative", "neutral", "positive"
+LABELS = (NEGATIVE, NEUTRAL, POSITIVE)
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+U64Array = npt.NDArray[np.uint64]
+
+_SEP = "\x00"  # document separator inside the joined batch; also the begin/end-of-text marker
+_SPACE = 32
+_BASE = np.uint64(0x100000001B3)  # polynomial base of the rolling n-gram hash (FNV prime, odd)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # multiplicative (Fibonacci) hashing of a hash to a bucket
+_SALT = np.uint64(0xD6E8FEB86659FD93)
+_REPEAT = re.compile(r"(.)\1{2,}")  # "ㅋㅋㅋㅋㅋ", "!!!!!", "sooooo" -> two copies
+_NOT_WORD = re.compile(r"[^\w']+")  # English words: runs of letters/digits/apostrophes
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """``label`` in negative/neutral/positive; ``score`` in [-1, 1], sign = polarity, ~0 = neutral."""
+
+    label: str
+    score: float
+
+
+# --------------------------------------------------------------------------------------------------
+# Featurisation (shared by training and inference, so both see exactly the same features)
+
+
+def encode(texts: Sequence[str], *, squeeze: bool = True) -> U64Array:
+    """Lower-case, squeeze character runs and join ``texts`` into one code-point array.
+
+    Layout: SEP t0 SEP t1 SEP ... SEP; each text is thus framed by a separator, which acts as the
+    begin/end-of-text marker inside n-grams (the end of a Korean review carries most sentiment).
+    """
+    joined = _SEP + _SEP.join(texts) + _SEP
+    if joined.count(_SEP) != len(texts) + 1:  # a text carries NUL itself: rare, do it the slow way
+        joined = _SEP + _SEP.join(t.replace(_SEP, " ") for t in texts) + _SEP
+    joined = joined.lower().replace("\u2019", "'")  # typographic apostrophe: "don’t" == "don't"
+    if squeeze:
+        joined = _REPEAT.sub(r"\1\1", joined)
+    return np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+
+
+def _splitmix(x: U64Array) -> U64Array:
+    """splitmix64 finaliser: a cheap avalanche so that structured keys spread over all bits."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+# one random odd multiplier per character offset inside a word (order-sensitive word hash)
+_WORD_MULT = _splitmix(np.arange(1, 65, dtype=np.uint64) * _GOLDEN) | np.uint64(1)
+
+
+def _salt(k: int) -> np.uint64:
+    return np.uint64((0xD6E8FEB86659FD93 * k) % (1 << 64))
+
+
+def _doc_index(codes: U64Array) -> tuple[IntArray, IntArray]:
+    """Per position: its document number; per document: the position of the separator after it."""
+    is_sep = codes == 0
+    doc = np.cumsum(is_sep, dtype=np.int64) - 1
+    seps = np.flatnonzero(is_sep)
+    return doc, seps[1:]
+
+
+def char_ngrams(codes: U64Array, orders: Sequence[int], salt: int, bits: int) -> tuple[IntArray, IntArray]:
+    """(document, bucket) of every character n-gram of the given orders that stays inside one text.
+
+    An n-gram may start or end on the separator (text boundary) but not contain one inside.
+    """
+    if not orders or len(codes) < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    doc, ends = _doc_index(codes)
+    # position of the next separator strictly after i (the final separator points past the end)
+    nxt = np.append(ends, len(codes) + 64)[doc]
+    positions = np.arange(len(codes), dtype=np.int64)
+    shift = np.uint64(64 - bits)
+    h = np.zeros(len(codes), dtype=np.uint64)
+    docs, ids = [], []
+    for n in range(1, max(orders) + 1):
+        m = len(codes) - n + 1
+        if m <= 0:
+            break
+        h = h[:m] * _BASE + codes[n - 1 : n - 1 + m]
+        if n not in orders:
+            continue
+        valid = codes != 0 if n == 1 else nxt[:m] >= positions[:m] + n - 1
+        sel = np.flatnonzero(valid)
+        bucket = ((h[sel] + _salt(salt * 16 + n)) * _GOLDEN) >> shift
+        docs.append(doc[sel])
+        ids.append(bucket.astype(np.int64))
+    return np.concatenate(docs), np.concatenate(ids)
+
+
+def word_hashes(codes: U64Array, token_mask: npt.NDArray[np.bool_]) -> tuple[IntArray, U64Array]:
+    """(document, 64-bit hash) of every maximal run of ``token_mask`` positions, in text order."""
+    prev = np.concatenate(([False], token_mask[:-1]))
+    starts = np.flatnonzero(token_mask & ~prev)
+    if len(starts) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    tix = np.flatnonzero(token_mask)
+    word_of = np.cumsum(token_mask & ~prev)[tix] - 1
+    offset = np.minimum(tix - starts[word_of], 63)
+    # hash = mix(sum_k mix(c_k * M(k))): position-dependent random multipliers, mixed per term so
+    # that different words do not collide through linear relations between their code points
+    seg = np.searchsorted(tix, starts)
+    wh = _splitmix(np.add.reduceat(_splitmix(codes[tix] * _WORD_MULT[offset]), seg))
+    doc, _ = _doc_index(codes)
+    return doc[starts], wh
+
+
+def word_ngrams(
+    wdoc: IntArray, wh: U64Array, salt: int, bits: int, bigrams: bool
+) -> tuple[IntArray, IntArray]:
+    """(document, bucket) of word unigrams and, optionally, bigrams of consecutive words."""
+    shift = np.uint64(64 - bits)
+    docs = [wdoc]
+    ids = [(((wh + np.uint64(salt)) * _GOLDEN) >> shift).astype(np.int64)]
+    if bigrams and len(wh) > 1:
+        same = np.flatnonzero(wdoc[1:] == wdoc[:-1])
+        hb = wh[same] * _BASE + wh[same + 1] * _GOLDEN + np.uint64(salt + 1)
+        docs.append(wdoc[same])
+        ids.append(((hb * _GOLDEN) >> shift).astype(np.int64))
+    return np.concatenate(docs), np.concatenate(ids)
+
+
+def english_token_mask(codes: U64Array) -> npt.NDArray[np.bool_]:
+    """Letters, digits and apostrophes (ASCII fast path + Unicode letters) form English words."""
+    c = codes
+    ascii_word = ((c >= 97) & (c <= 122)) | ((c >= 65) & (c <= 90)) | ((c >= 48) & (c <= 57)) | (c == 39)
+    return ascii_word | ((c >= 0xC0) & (c <= 0x24F))
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which hashed feature families a language model uses (stored in the model's JSON config)."""
+
+    bits: int
+    char: tuple[int, ...]
+    nospace: tuple[int, ...]
+    words: str  # "space" (Korean eojeol) or "alnum" (English words)
+    word_bigrams: bool
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> FeatureSpec:
+        return cls(
+            bits=int(d["bits"]),
+            char=tuple(d["char"]),
+            nospace=tuple(d["nospace"]),
+            words=str(d["words"]),
+            word_bigrams=bool(d["word_bigrams"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "bits": self.bits,
+            "char": list(self.char),
+            "nospace": list(self.nospace),
+            "words": self.words,
+            "word_bigrams": self.word_bigrams,
+        }
+
+
+def feature_blocks(
+    texts: Sequence[str], spec: FeatureSpec
+) -> tuple[list[tuple[IntArray, IntArray]], IntArray, U64Array]:
+    """Hashed feature occurrences of a batch as (doc, bucket) blocks, plus the word (doc, hash) stream.
+
+    The model's feature vector for a text is ``counts / sqrt(number of occurrences)``: an L2-like
+    length normalisation that needs no per-document de-duplication, so inference is bincounts.
+    """
+    codes = encode(texts)
+    blocks = [char_ngrams(codes, spec.char, 1, spec.bits)]
+    if spec.nospace:
+        blocks.append(char_ngrams(codes[codes != _SPACE], spec.nospace, 2, spec.bits))
+    mask = (codes != 0) & (codes != _SPACE) if spec.words == "space" else english_token_mask(codes)
+    wdoc, wh = word_hashes(codes, mask)
+    blocks.append(word_ngrams(wdoc, wh, 3, spec.bits, spec.word_bigrams))
+    return blocks, wdoc, wh
+
+
+# --------------------------------------------------------------------------------------------------
+# Lexicon features (English)
+
+
+class Lexicon:
+    """Vectorised VADER-style lexicon scoring over the word-hash stream of a batch.
+
+    Per text: sum of positive and of negative valences and the VADER-like normalised compound
+    ``s / sqrt(s^2 + 15)``. As in VADER, a word with a negator among the three previous words counts
+    with its sign flipped and scaled by 0.74, a booster just before a word raises its magnitude by
+    0.293, and in a text with "but" the words before the first "but" count half, those after 1.5x.
+    """
+
+    N_FEATURES = 3
+
+    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+        order = np.argsort(arrays["lex_hashes"])
+        self.hashes = arrays["lex_hashes"][order].astype(np.uint64)
+        self.valences = arrays["lex_valences"][order].astype(np.float64)
+        self.negators = np.sort(arrays["lex_negators"]).astype(np.uint64)
+        self.boosters = np.sort(arrays["lex_boosters"]).astype(np.uint64)
+        self.buts = np.sort(arrays["lex_buts"]).astype(np.uint64)
+
+    @staticmethod
+    def _member(keys: U64Array, table: U64Array) -> tuple[npt.NDArray[np.bool_], IntArray]:
+        if len(table) == 0:
+            return np.zeros(len(keys), dtype=bool), np.zeros(len(keys), np.int64)
+        pos = np.minimum(np.searchsorted(table, keys), len(table) - 1)
+        return table[pos] == keys, pos
+
+    def features(self, wdoc: IntArray, wh: U64Array, n_docs: int) -> FloatArray:
+        out = np.zeros((n_docs, self.N_FEATURES))
+        if len(wh) == 0:
+            return out
+        hit, pos = self._member(wh, self.hashes)
+        val = np.where(hit, self.valences[pos], 0.0)
+        same1 = np.zeros(len(wh), dtype=bool)
+        same1[1:] = wdoc[1:] == wdoc[:-1]
+        boost = np.zeros(len(wh), dtype=bool)
+        boost[1:] = self._member(wh[:-1], self.boosters)[0] & same1[1:]
+        val = val + np.sign(val) * 0.293 * boost
+        neg = self._member(wh, self.negators)[0]
+        negated = np.zeros(len(wh), dtype=bool)
+        for k in (1, 2, 3):
+            negated[k:] |= neg[:-k] & (wdoc[:-k] == wdoc[k:])
+        val = np.where(negated, -0.74 * val, val)
+        but = self._member(wh, self.buts)[0]
+        if but.any():
+            cum = np.cumsum(but, dtype=np.int64)
+            first_word = np.flatnonzero(~same1)  # first word of each text that has words
+            before_text = cum[first_word] - but[first_word].astype(np.int64)  # "but"s of earlier texts
+            base: IntArray = np.repeat(before_text, np.diff(np.append(first_word, len(wh))))
+            after = (cum - base) > 0
+            has_but = np.bincount(wdoc, weights=but, minlength=n_docs)[wdoc] > 0
+            val = val * np.where(has_but, np.where(after & ~but, 1.5, 0.5), 1.0)
+        pos_sum = np.bincount(wdoc, weights=np.maximum(val, 0), minlength=n_docs)
+        neg_sum = np.bincount(wdoc, weights=np.minimum(val, 0), minlength=n_docs)
+        total = pos_sum + neg_sum
+        out[:, 0] = pos_sum / 4.0
+        out[:, 1] = neg_sum / 4.0
+        out[:, 2] = total / np.sqrt(total * total + 15.0)
+        return out
+
+
+def english_word_hash(words: Sequence[str]) -> U64Array:
+    """Hash whole words exactly as ``word_hashes`` does inside a batch (used to build the lexicon)."""
+    codes = encode(list(words))
+    wdoc, wh = word_hashes(codes, english_token_mask(codes))
+    out = np.zeros(len(words), dtype=np.uint64)
+    first = np.ones(len(wdoc), dtype=bool)
+    first[1:] = wdoc[1:] != wdoc[:-1]
+    out[wdoc[first]] = wh[first]  # entries are single words; keep the first token of each
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Models
+
+
+class LinearTextModel:
+    """One language's model: hashed-feature weights (+ optional lexicon features) -> score."""
+
+    def __init__(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.config = config
+        self.spec = FeatureSpec.from_json(config["features"])
+        self.weights = np.zeros(1 << self.spec.bits, dtype=np.float32)
+        self.weights[arrays["idx"].astype(np.int64)] = arrays["w"].astype(np.float32)
+        self.bias = float(config["bias"])
+        self.center = float(config["center"])
+        self.scale = float(config["scale"])
+        self.neutral_band = float(config["neutral_band"])
+        self.lexicon: Lexicon | None = None
+        self.lexicon_weights = np.zeros(0)
+        if "lex_hashes" in arrays:
+            self.lexicon = Lexicon(arrays)
+            self.lexicon_weights = np.asarray(config["lexicon_weights"], dtype=np.float64)
+
+    def decision(self, texts: Sequence[str]) -> FloatArray:
+        """Raw decision value per text (before centring and tanh)."""
+        n = len(texts)
+        blocks, wdoc, wh = feature_blocks(texts, self.spec)
+        total = np.zeros(n)
+        count = np.zeros(n)
+        for docs, ids in blocks:
+            total += np.bincount(docs, weights=self.weights[ids], minlength=n)
+            count += np.bincount(docs, minlength=n)
+        z = total / np.sqrt(np.maximum(count, 1.0)) + self.bias
+        if self.lexicon is not None:
+            z += self.lexicon.features(wdoc, wh, n) @ self.lexicon_weights
+        return z
+
+    def scores(self, texts: Sequence[str]) -> FloatArray:
+        return np.tanh((self.decision(texts) - self.center) / self.scale)
+
+
+class SentimentModel:
+    """Routes each text to the Korean or English model; see the module docstring."""
+
+    def __init__(self, models: dict[str, LinearTextModel]) -> None:
+        self.models = models
+
+    def predict(
+        self, texts: Sequence[str | None], languages: Sequence[str] | None = None
+    ) -> list[Prediction]:
+        """Predict a batch. ``languages`` (from ``detect_languages``) skips re-detection."""
+        n = len(texts)
+        if languages is None:
+            languages = detect_languages(list(texts), [None] * n)
+        elif len(languages) != n:
+            raise ValueError("languages must have one entry per text")
+        scores = np.zeros(n)
+        bands = np.zeros(n)
+        ko_idx: list[int] = []
+        en_idx: list[int] = []
+        for i, (text, lang) in enumerate(zip(texts, languages, strict=True)):
+            if not text or text.isspace():
+                continue
+            if lang == KO or (lang != EN and _has_hangul(text)):
+                ko_idx.append(i)
+            else:
+                en_idx.append(i)
+        for lang, idx in ((KO, ko_idx), (EN, en_idx)):
+            if idx:
+                model = self.models[lang]
+                scores[idx] = model.scores([texts[i] or "" for i in idx])
+                bands[idx] = model.neutral_band
+        return [
+            Prediction(label=_label(s, b), score=float(s))
+            for s, b in zip(scores.tolist(), bands.tolist(), strict=True)
+        ]
+
+
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+
+
+def _has_hangul(text: str) -> bool:
+    return _HANGUL.search(text) is not None
+
+
+def _label(score: float, band: float) -> str:
+    if score >= band and score > 0:
+        return POSITIVE
+    if score <= -band and score < 0:
+        return NEGATIVE
+    return NEUTRAL
+
+
+def load_language_model(path: Path, lang: str) -> LinearTextModel:
+    config = json.loads((path / f"sentiment_{lang}.json").read_text(encoding="utf-8"))
+    with np.load(path / f"sentiment_{lang}.npz", allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return LinearTextModel(config, arrays)
+
+
+@functools.cache
+def load_model(path: Path = MODEL_DIR) -> SentimentModel:
+    """Load (once per process) the committed artifacts; no training data is needed at run time."""
+    return SentimentModel({KO: load_language_model(path, KO), EN: load_language_model(path, EN)})

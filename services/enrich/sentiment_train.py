@@ -1,0 +1,334 @@
+"""Train the Korean and English sentiment models and write the artifacts the runtime loads.
+
+    python -m services.enrich.sentiment_train --data ../shared/data --out services/enrich/models
+
+Deterministic (fixed seeds, liblinear/closed-form solvers), about 2-4 minutes on 2 cores. Training
+needs the dev dependency group (scikit-learn, vaderSentiment for its MIT-licensed lexicon file);
+the runtime needs only numpy. TweetEval validation is used only to pick hyper-parameters (ridge
+alpha, lexicon weight, neutral band), never to fit weights. See models/MODEL_CARD.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from services.enrich import sentiment as S
+
+SEED = 20260101
+KO_SPEC = S.FeatureSpec(
+    bits=23, char=(1, 2, 3, 4, 5), nospace=(2, 3, 4, 5, 6), words="space", word_bigrams=True
+)
+EN_SPEC = S.FeatureSpec(bits=20, char=(), nospace=(), words="alnum", word_bigrams=True)
+KO_C = 1.0  # LinearSVC C, chosen on NSMC dev
+KO_KEEP = 900_000  # non-zero weights kept (largest |w|): bounds the artifact size
+KO_NEUTRAL_BAND = 0.2  # no Korean neutral data: |tanh(margin)| < 0.2 ~ inside 0.2 of the SVM boundary
+EN_KEEP = 300_000
+EN_ALPHAS = (1.0, 3.0, 10.0, 30.0)  # ridge alpha grid, picked on TweetEval val
+EN_LEX_SCALES = (1.0,)  # scale of the lexicon columns (ridge penalty); larger values changed nothing
+EN_SCALE = 1.0  # decision units (VADER rating points) per tanh unit
+NEGATORS = (
+    "not",
+    "no",
+    "never",
+    "nor",
+    "none",
+    "nothing",
+    "nobody",
+    "neither",
+    "without",
+    "cannot",
+    "cant",
+    "can't",
+    "dont",
+    "don't",
+    "doesnt",
+    "doesn't",
+    "didnt",
+    "didn't",
+    "isnt",
+    "isn't",
+    "wasnt",
+    "wasn't",
+    "arent",
+    "aren't",
+    "werent",
+    "weren't",
+    "wont",
+    "won't",
+    "wouldnt",
+    "wouldn't",
+    "shouldnt",
+    "shouldn't",
+    "couldnt",
+    "couldn't",
+    "aint",
+    "ain't",
+    "hasnt",
+    "hasn't",
+    "havent",
+    "haven't",
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Data
+
+
+def load_nsmc(path: Path) -> tuple[list[str], np.ndarray]:
+    texts, labels = [], []
+    with path.open(encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            _, text, label = line.rstrip("\n").split("\t")
+            texts.append(text)
+            labels.append(int(label))
+    return texts, np.array(labels)
+
+
+def load_vader(folder: Path) -> tuple[list[str], np.ndarray]:
+    texts, ratings = [], []
+    for f in sorted(folder.glob("*_GroundTruth.txt")):
+        for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3:
+                ratings.append(float(parts[1]))
+                texts.append("\t".join(parts[2:]))
+    return texts, np.array(ratings)
+
+
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def load_tweeteval(folder: Path) -> tuple[list[str], np.ndarray]:
+    """TweetEval validation tweets; the files keep some characters as literal ``\\uXXXX`` escapes."""
+    raw = (folder / "val_text.txt").read_text(encoding="utf-8").splitlines()
+    texts = [_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), t).strip() for t in raw]
+    labels = np.array([int(x) for x in (folder / "val_labels.txt").read_text().split()])
+    return texts, labels
+
+
+def macro_recall(y: np.ndarray, pred: np.ndarray, n_classes: int = 3) -> float:
+    return float(np.mean([np.mean(pred[y == c] == c) for c in range(n_classes) if np.any(y == c)]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Features
+
+
+def design_matrix(texts: Sequence[str], spec: S.FeatureSpec) -> sparse.csr_matrix:
+    """The exact feature vector the runtime scores: counts / sqrt(number of occurrences)."""
+    blocks, _, _ = S.feature_blocks(texts, spec)
+    docs = np.concatenate([d for d, _ in blocks])
+    ids = np.concatenate([i for _, i in blocks])
+    X = sparse.csr_matrix(
+        (np.ones(len(ids), np.float32), (docs, ids)), shape=(len(texts), 1 << spec.bits), dtype=np.float32
+    )
+    X.sum_duplicates()
+    n_occ = np.bincount(docs, minlength=len(texts)).astype(np.float32)
+    return sparse.diags(1.0 / np.sqrt(np.maximum(n_occ, 1.0))) @ X
+
+
+def prune(w: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (uint32, sorted) and float16 values of the ``keep`` largest-magnitude weights."""
+    nz = np.flatnonzero(w)
+    if len(nz) > keep:
+        nz = nz[np.argsort(-np.abs(w[nz]), kind="stable")[:keep]]
+    nz = np.sort(nz)
+    return nz.astype(np.uint32), w[nz].astype(np.float16)
+
+
+def save(out: Path, lang: str, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out / f"sentiment_{lang}.npz", **arrays)  # type: ignore[arg-type]
+    (out / f"sentiment_{lang}.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------------
+# Korean: NB-SVM on NSMC
+
+
+def train_korean(data: Path, out: Path) -> dict[str, Any]:
+    from sklearn.svm import LinearSVC
+
+    t0 = time.perf_counter()
+    xtr, ytr = load_nsmc(data / "nsmc_train.tsv")
+    xdv, ydv = load_nsmc(data / "nsmc_dev.tsv")
+    A = design_matrix(xtr, KO_SPEC)
+    B = design_matrix(xdv, KO_SPEC)
+    # NB log-count ratio of feature presence (Wang & Manning 2012), folded into the weights later
+    present = A.copy()
+    present.data[:] = 1.0
+    p = np.asarray(present[ytr == 1].sum(0)).ravel() + 1.0
+    q = np.asarray(present[ytr == 0].sum(0)).ravel() + 1.0
+    r = np.log((p / p.sum()) / (q / q.sum())).astype(np.float32)
+    svm = LinearSVC(C=KO_C, max_iter=5000, random_state=SEED)
+    svm.fit(A @ sparse.diags(r), ytr)
+    w = svm.coef_.ravel() * r
+    bias = float(svm.intercept_[0])
+    idx, wq = prune(w, KO_KEEP)
+    config = {
+        "language": "ko",
+        "features": KO_SPEC.to_json(),
+        "bias": bias,
+        "center": 0.0,
+        "scale": 1.0,
+        "neutral_band": KO_NEUTRAL_BAND,
+        "trained_on": "nsmc_train.tsv",
+        "model": f"NB-SVM (LinearSVC C={KO_C}), {len(idx)} non-zero hashed weights",
+    }
+    save(out, "ko", config, {"idx": idx, "w": wq})
+    model = S.load_language_model(out, "ko")
+    acc_full = float(np.mean(((B @ w + bias) > 0) == ydv))
+    acc = float(np.mean((model.decision(xdv) > 0) == ydv))
+    secs = time.perf_counter() - t0
+    print(f"ko: NSMC dev accuracy {acc:.4f} (unpruned {acc_full:.4f}), {secs:.0f}s", flush=True)
+    return {"nsmc_dev_accuracy_ko_model": acc, "nsmc_dev_accuracy_unpruned": acc_full, "seconds": secs}
+
+
+# --------------------------------------------------------------------------------------------------
+# English: ridge regression on VADER ground-truth ratings + VADER lexicon features
+
+BOOSTERS = (
+    "absolutely",
+    "amazingly",
+    "awfully",
+    "completely",
+    "deeply",
+    "especially",
+    "extremely",
+    "fully",
+    "greatly",
+    "highly",
+    "hugely",
+    "incredibly",
+    "most",
+    "particularly",
+    "purely",
+    "quite",
+    "really",
+    "so",
+    "substantially",
+    "super",
+    "thoroughly",
+    "totally",
+    "tremendously",
+    "truly",
+    "very",
+)
+
+
+def lexicon_arrays() -> dict[str, np.ndarray]:
+    """VADER's word lexicon (MIT, shipped by the vaderSentiment package) as hashed arrays."""
+    import vaderSentiment
+
+    path = Path(vaderSentiment.__file__).parent / "vader_lexicon.txt"
+    words, valences = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2 and re.fullmatch(r"[a-z0-9']+", parts[0]):  # words; emoticons go to n-grams
+            words.append(parts[0])
+            valences.append(float(parts[1]))
+    return {
+        "lex_hashes": S.english_word_hash(words),
+        "lex_valences": np.array(valences, dtype=np.float32),
+        "lex_negators": S.english_word_hash(list(NEGATORS)),
+        "lex_boosters": S.english_word_hash(list(BOOSTERS)),
+        "lex_buts": S.english_word_hash(["but"]),
+    }
+
+
+def best_band(z: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """(macro-recall, low, high): neutral band [low, high] on the decision value maximising recall."""
+    grid = np.quantile(z, np.linspace(0.02, 0.98, 97))
+    best = (0.0, 0.0, 0.0)
+    for i, lo in enumerate(grid):
+        for hi in grid[i:]:
+            r = macro_recall(y, np.where(z < lo, 0, np.where(z > hi, 2, 1)))
+            if r > best[0]:
+                best = (r, float(lo), float(hi))
+    return best
+
+
+def train_english(data: Path, out: Path) -> dict[str, Any]:
+    from sklearn.linear_model import Ridge
+
+    t0 = time.perf_counter()
+    xtr, rating = load_vader(data / "vader_groundtruth")
+    xdv, ydv = load_tweeteval(data / "tweeteval_sentiment")
+    lex_arrays = lexicon_arrays()
+    lexicon = S.Lexicon(lex_arrays)
+
+    def features(texts: list[str]) -> tuple[sparse.csr_matrix, np.ndarray]:
+        _, wdoc, wh = S.feature_blocks(texts, EN_SPEC)
+        return design_matrix(texts, EN_SPEC), lexicon.features(wdoc, wh, len(texts))
+
+    A, LA = features(xtr)
+    B, LB = features(xdv)
+    results = []
+    for alpha in EN_ALPHAS:
+        for lex_scale in EN_LEX_SCALES:
+            ridge = Ridge(alpha=alpha, solver="sparse_cg", tol=1e-6, random_state=SEED)
+            ridge.fit(sparse.hstack([A, lex_scale * LA]).tocsr(), rating)
+            z = ridge.predict(sparse.hstack([B, lex_scale * LB]).tocsr())
+            recall, lo, hi = best_band(z, ydv)
+            results.append((recall, alpha, lex_scale, lo, hi, ridge))
+            print(f"en: alpha={alpha} lex_scale={lex_scale} TweetEval macro-recall {recall:.4f}", flush=True)
+    recall, alpha, lex_scale, lo, hi, ridge = max(results, key=lambda r: r[0])
+    n_hashed = 1 << EN_SPEC.bits
+    w = ridge.coef_[:n_hashed]
+    lexicon_weights = (ridge.coef_[n_hashed:] * lex_scale).tolist()
+    idx, wq = prune(w, EN_KEEP)
+    center, half = (lo + hi) / 2.0, (hi - lo) / 2.0
+    scale = EN_SCALE
+    config = {
+        "language": "en",
+        "features": EN_SPEC.to_json(),
+        "bias": float(ridge.intercept_),
+        "lexicon_weights": lexicon_weights,
+        "center": center,
+        "scale": scale,
+        "neutral_band": float(np.tanh(half / scale)),
+        "trained_on": "vader_groundtruth/*_GroundTruth.txt (ratings -4..4)",
+        "model": f"Ridge(alpha={alpha}) on ratings, lexicon scale {lex_scale}, {len(idx)} hashed weights",
+        "tuned_on": "tweeteval_sentiment/val (alpha, lexicon scale, neutral band only)",
+    }
+    save(out, "en", config, {"idx": idx, "w": wq, **lex_arrays})
+    model = S.load_language_model(out, "en")
+    s = model.scores(xdv)
+    pred = np.where(s <= -model.neutral_band, 0, np.where(s >= model.neutral_band, 2, 1))
+    final = macro_recall(ydv, pred)
+    secs = time.perf_counter() - t0
+    print(f"en: TweetEval val macro-recall {final:.4f} (unpruned {recall:.4f}), {secs:.0f}s", flush=True)
+    return {
+        "tweeteval_macro_recall_en_model": final,
+        "tweeteval_macro_recall_unpruned": recall,
+        "seconds": secs,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "models")
+    parser.add_argument("--only", choices=["ko", "en"], default=None)
+    args = parser.parse_args(argv)
+    np.random.seed(SEED)
+    report: dict[str, Any] = {}
+    if args.only in (None, "ko"):
+        report["ko"] = train_korean(args.data, args.out)
+    if args.only in (None, "en"):
+        report["en"] = train_english(args.data, args.out)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Sentiment API: labels, score range, polarity on clear examples, batching, committed artifacts."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from services.enrich import sentiment as S
+from services.enrich.language import detect_languages
+
+LABELS = {"negative", "neutral", "positive"}
+
+KO_POS = ["정말 재밌어요 최고의 영화", "배우들 연기 너무 좋고 감동적이었다", "강추합니다 꼭 보세요"]
+KO_NEG = ["진짜 최악이다 돈 아깝다", "지루하고 재미없음 시간낭비", "쓰레기 영화 보지마세요"]
+EN_POS = ["I love this, it's amazing!", "Great service, thank you so much", "Best day ever, so happy"]
+EN_NEG = [
+    "This is terrible, I hate it",
+    "Worst customer service ever, awful",
+    "I'm so angry and disappointed",
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> S.SentimentModel:
+    return S.load_model()
+
+
+def test_artifacts_are_committed_small_and_not_pickle() -> None:
+    files = sorted(p.name for p in S.MODEL_DIR.iterdir())
+    for lang in ("ko", "en"):
+        assert f"sentiment_{lang}.npz" in files
+        assert f"sentiment_{lang}.json" in files
+        json.loads((S.MODEL_DIR / f"sentiment_{lang}.json").read_text(encoding="utf-8"))
+        with np.load(S.MODEL_DIR / f"sentiment_{lang}.npz", allow_pickle=False) as data:
+            assert all(data[k].dtype != object for k in data.files)
+    total = sum(p.stat().st_size for p in S.MODEL_DIR.iterdir())
+    assert total < 8 * 1024 * 1024
+    assert (S.MODEL_DIR / "MODEL_CARD.md").exists()
+
+
+def test_loads_without_training_data(tmp_path, monkeypatch) -> None:
+    # the product runs from any directory, with no ../shared/data next to it
+    monkeypatch.chdir(tmp_path)
+    fresh = S.SentimentModel({lang: S.load_language_model(S.MODEL_DIR, lang) for lang in ("ko", "en")})
+    assert fresh.predict(["좋아요"])[0].label in LABELS
+    assert "shared/data" not in Path(S.__file__).read_text(encoding="utf-8")
+
+
+def test_load_model_is_cached(model: S.SentimentModel) -> None:
+    assert S.load_model() is model
+
+
+def test_labels_and_scores_valid(model: S.SentimentModel) -> None:
+    texts = [
+        *KO_POS,
+        *KO_NEG,
+        *EN_POS,
+        *EN_NEG,
+        "ㅋㅋㅋㅋㅋㅋ",
+        "🙂",
+        "12345",
+        "Bonjour tout le monde",
+        "a" * 5000,
+    ]
+    preds = model.predict(texts)
+    assert len(preds) == len(texts)
+    for p in preds:
+        assert p.label in LABELS
+        assert isinstance(p.score, float)
+        assert -1.0 <= p.score <= 1.0
+        assert not math.isnan(p.score)
+        if p.label == "positive":
+            assert p.score > 0
+        if p.label == "negative":
+            assert p.score < 0
+
+
+@pytest.mark.parametrize(("texts", "label"), [(KO_POS, "positive"), (KO_NEG, "negative")])
+def test_korean_polarity(model: S.SentimentModel, texts: list[str], label: str) -> None:
+    preds = model.predict(texts)
+    assert [p.label for p in preds] == [label] * len(texts)
+
+
+@pytest.mark.parametrize(("texts", "label"), [(EN_POS, "positive"), (EN_NEG, "negative")])
+def test_english_polarity(model: S.SentimentModel, texts: list[str], label: str) -> None:
+    preds = model.predict(texts)
+    assert [p.label for p in preds] == [label] * len(texts)
+
+
+def test_english_negation_flips_lexicon_polarity(model: S.SentimentModel) -> None:
+    good, not_good = model.predict(["the food was good", "the food was not good"])
+    assert not_good.score < good.score
+
+
+def test_empty_and_none_are_neutral_zero(model: S.SentimentModel) -> None:
+    preds = model.predict(["", None, "   ", "좋아요"])
+    for p in preds[:3]:
+        assert p.label == "neutral"
+        assert p.score == 0.0
+    assert preds[3].label == "positive"
+    assert model.predict([]) == []
+
+
+def test_batch_matches_single(model: S.SentimentModel) -> None:
+    texts = [*KO_POS, *EN_NEG, "", "그냥 그랬어요", "ok I guess", *KO_NEG, *EN_POS]
+    batch = model.predict(texts)
+    for text, got in zip(texts, batch, strict=True):
+        single = model.predict([text])[0]
+        assert single.label == got.label
+        assert single.score == pytest.approx(got.score, abs=1e-6)
+
+
+def test_languages_argument_skips_detection(model: S.SentimentModel, monkeypatch) -> None:
+    texts: list[str | None] = [*KO_POS, *EN_NEG]
+    langs = detect_languages(texts, [None] * len(texts))
+    expected = model.predict(texts)
+
+    def boom(*_args: object, **_kwargs: object) -> list[str]:
+        raise AssertionError("detect_languages must not be called when languages are given")
+
+    monkeypatch.setattr(S, "detect_languages", boom)
+    assert model.predict(texts, langs) == expected
+    with pytest.raises(ValueError):
+        model.predict(texts, langs[:-1])
+
+
+def test_other_language_routing(model: S.SentimentModel) -> None:
+    # "other" with Hangul goes to the Korean model, the rest to the English model
+    ko_like = model.predict(["최고 ^^ WOW WOW WOW"], ["other"])[0]
+    assert ko_like == model.predict(["최고 ^^ WOW WOW WOW"], ["ko"])[0]
+    latin = model.predict(["amazing wonderful"], ["other"])[0]
+    assert latin == model.predict(["amazing wonderful"], ["en"])[0]
+
+
+def test_features_do_not_depend_on_batch_neighbours() -> None:
+    spec = S.FeatureSpec(bits=20, char=(1, 2, 3), nospace=(2, 3), words="space", word_bigrams=True)
+    blocks, _, _ = S.feature_blocks(["ab c", "", "x\x00y", "ab c"], spec)
+    docs = np.concatenate([d for d, _ in blocks])
+    ids = np.concatenate([i for _, i in blocks])
+    assert sorted(ids[docs == 0]) == sorted(ids[docs == 3])
+    assert docs.max() == 3
+
+
+def test_lexicon_word_hash_matches_batch_hash() -> None:
+    words = ["good", "don't", "awful"]
+    codes = S.encode(["so good", "i don't know", "awful"])
+    _, wh = S.word_hashes(codes, S.english_token_mask(codes))
+    assert set(S.english_word_hash(words).tolist()) <= set(wh.tolist())
