@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.analytics import cli_report
 from services.ingest import cli_replay, cli_serve, cli_simulate
 
 app = typer.Typer(no_args_is_help=True, help="engage: listen to a brand's audience in real time.")
@@ -33,6 +34,7 @@ app.add_typer(ingest_app, name="ingest")
 cli_serve.register(ingest_app)  # `engage ingest serve`; FastAPI/uvicorn are imported inside the command
 cli_replay.register(app)  # `engage replay FILE...`; Kafka and the readers are imported inside the command
 cli_simulate.register(app)  # `engage simulate`; the simulator is imported inside the command
+cli_report.register(app)  # `engage report`, `engage retention`; matplotlib is imported inside the commands
 
 
 @app.command("eval-alerts")

@@ -1,0 +1,1 @@
+"""Analyst layer: filling ClickHouse without Kafka, documented queries, the HTML report."""
