@@ -7,7 +7,7 @@ TOOLS := .tools
 ENGAGE := $(VENV)/bin/engage
 PYTEST_ARGS ?=
 
-.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs bench-ingest train-sentiment eval-sentiment
+.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs bench-ingest bench-enrich train-sentiment eval-sentiment
 
 help:
 	@echo "make run     - start Kafka + workers, replay the demo, print the summary, stop (embedded chDB)"
@@ -16,6 +16,7 @@ help:
 	@echo "make kafka-up/kafka-down - just the local KRaft broker"
 	@echo "make lint    - ruff + mypy"
 	@echo "make bench-ingest - POST /v1/events throughput (batches of 500) -> bench/results/ingest_http.json"
+	@echo "make bench-enrich - enrich worker events/s with every feature -> bench/results/enrich_worker.json"
 	@echo "make train-sentiment - retrain the ko/en sentiment models from DATA=$(DATA) -> services/enrich/models"
 	@echo "make eval-sentiment  - sentiment dev metrics + texts/s per core -> bench/results/sentiment_eval.json"
 
@@ -61,6 +62,9 @@ test-integration: install
 # Benchmarks are not tests: they print and record numbers (bench/results/).
 bench-ingest: install
 	$(VENV)/bin/python bench/ingest_http.py
+
+bench-enrich: install
+	$(VENV)/bin/python bench/enrich_worker.py
 
 lint: install
 	$(VENV)/bin/ruff check services tests

@@ -104,9 +104,7 @@ def run_once(bootstrap: str, events: list[dict[str, object]]) -> dict[str, float
                 time.sleep(0.1)
             ready = time.monotonic()
             enriched = asyncio.run(_wait_committed(enrich, [enrich.topic_raw]))
-            loaded = asyncio.run(
-                _wait_committed(enrich, [enrich.topic_enriched, *enrich.feature_topics()])
-            )
+            loaded = asyncio.run(_wait_committed(enrich, [enrich.topic_enriched, *enrich.feature_topics()]))
         finally:
             proc.terminate()
             proc.wait(60)
