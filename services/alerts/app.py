@@ -14,12 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, cast
+from typing import Any
 
 import faust
-from faust import Stream
-from faust.types import EventT
 
 from services.alerts.delivery import Deliverer
 from services.alerts.engine import AlertEngine
@@ -27,7 +24,7 @@ from services.alerts.spike import SpikeConfig
 from services.common import metrics
 from services.common.avro import AvroCodec, DecodeError, codec
 from services.common.faust_state import ChangelogWriter, TableBacking
-from services.common.faust_web import add_health_views, dead_letter
+from services.common.faust_web import add_health_views, dead_letter, decode_batch, take_events
 from services.common.kafka import faust_app
 from services.common.keyed_state import Position
 from services.common.settings import AlertsSettings
@@ -72,15 +69,9 @@ def create_app(settings: AlertsSettings) -> faust.App:
 
     async def run_batches(stream: faust.StreamT, subject: str, process: Any) -> None:
         decoder = codec(subject)
-        async for events in _take_events(stream, 1000, within=0.2):
+        async for events in take_events(stream, 1000, within=0.2):
             started = time.perf_counter()
-            pending: list[Any] = []
-            decoded: list[tuple[EventT, dict[str, Any]]] = []
-            for event in events:
-                try:
-                    decoded.append((event, decoder.decode(event.message.value or b"")))
-                except DecodeError as exc:
-                    pending.append(await dead_letter(dlq_topic, event, "alerts", exc.reason, str(exc)))
+            decoded, pending = await decode_batch(events, decoder, dlq_topic, "alerts")
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
             alerts = process([r for _, r in decoded], positions, write=changelogs.write)
             pending.extend(await changelogs.send())
@@ -108,7 +99,7 @@ def create_app(settings: AlertsSettings) -> faust.App:
 
     @app.agent(alerts_topic, name="deliver")
     async def deliver(stream: faust.StreamT) -> None:
-        async for events in _take_events(stream, 100, within=0.5):
+        async for events in take_events(stream, 100, within=0.5):
             batch: dict[str, dict[str, Any]] = {}
             for event in events:
                 try:
@@ -140,8 +131,3 @@ def create_app(settings: AlertsSettings) -> faust.App:
 
 async def _publish(topic: Any, alert_codec: AvroCodec, alert: dict[str, Any]) -> Any:
     return await topic.send(key=alert["brand_id"].encode(), value=alert_codec.encode(alert), force=True)
-
-
-def _take_events(stream: faust.StreamT, max_: int, within: float) -> AsyncIterator[Sequence[EventT]]:
-    """Batches of events, acked by faust only after the consumer's loop body finished with them."""
-    return cast(Stream, stream).take_events(max_, within=within)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, cast
 
 import faust
+from faust import Stream
 from faust.types import EventT, TopicT
 from faust.web import Request, Response, View
 
 from services.common import metrics
+from services.common.avro import AvroCodec, DecodeError
 from services.common.dlq import dlq_headers
 
 
@@ -60,3 +63,23 @@ async def dead_letter(topic: TopicT, event: EventT, stage: str, reason: str, det
         ),
         force=True,
     )
+
+
+def take_events(stream: faust.StreamT, max_: int, within: float) -> AsyncIterator[Sequence[EventT]]:
+    """Batches of events, acked by faust only after the consumer's loop body finished with them."""
+    return cast(Stream, stream).take_events(max_, within=within)
+
+
+async def decode_batch(
+    events: Sequence[EventT], decoder: AvroCodec, dlq_topic: TopicT, stage: str
+) -> tuple[list[tuple[EventT, dict[str, Any]]], list[Any]]:
+    """Decode a batch; undecodable messages go to the DLQ with the reason. Returns the decoded
+    (event, record) pairs and the DLQ delivery futures, to be awaited with the batch's outputs."""
+    decoded: list[tuple[EventT, dict[str, Any]]] = []
+    pending: list[Any] = []
+    for event in events:
+        try:
+            decoded.append((event, decoder.decode(event.message.value or b"")))
+        except DecodeError as exc:
+            pending.append(await dead_letter(dlq_topic, event, stage, exc.reason, str(exc)))
+    return decoded, pending

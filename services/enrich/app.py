@@ -21,12 +21,11 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
 import faust
 import orjson
-from faust import Stream
 from faust.types import EventT
 from faust.web import Request, Response, View
 
@@ -34,7 +33,7 @@ from services.common import metrics
 from services.common.avro import AvroCodec, DecodeError, SchemaError, codec
 from services.common.clickhouse import Database
 from services.common.faust_state import ChangelogWriter, TableBacking
-from services.common.faust_web import add_health_views, dead_letter
+from services.common.faust_web import add_health_views, dead_letter, decode_batch, take_events
 from services.common.kafka import faust_app
 from services.common.keyed_state import Position
 from services.common.settings import EnrichSettings
@@ -99,17 +98,11 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
 
     @app.agent(raw_topic, name="enrich")
     async def enrich(stream: faust.StreamT) -> None:
-        async for events in _take_events(
+        async for events in take_events(
             stream, settings.enrich_batch_size, within=settings.enrich_batch_seconds
         ):
             started = time.perf_counter()
-            pending: list[Any] = []
-            decoded: list[tuple[EventT, dict[str, Any]]] = []
-            for event in events:
-                try:
-                    decoded.append((event, raw_codec.decode(event.message.value or b"")))
-                except DecodeError as exc:
-                    pending.append(await dead_letter(dlq_topic, event, "enrich", exc.reason, str(exc)))
+            decoded, pending = await decode_batch(events, raw_codec, dlq_topic, "enrich")
             enriched = enrich_records([record for _, record in decoded])
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
             features = engine.process(enriched, positions, write=changelogs.write)
@@ -192,7 +185,7 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
 
         def loader_agent(topic: Any, target: LoadTarget) -> None:
             async def run(stream: faust.StreamT) -> None:
-                async for events in _take_events(
+                async for events in take_events(
                     stream, settings.loader_batch_size, within=settings.loader_batch_seconds
                 ):
                     await load(events, target)
@@ -265,8 +258,3 @@ def _dedup_token(events: Sequence[EventT]) -> str:
         m = e.message
         h.update(f"{m.topic}/{m.partition}/{m.offset};".encode())
     return h.hexdigest()
-
-
-def _take_events(stream: faust.StreamT, max_: int, within: float) -> AsyncIterator[Sequence[EventT]]:
-    """Batches of events, acked by faust only after the consumer's loop body finished with them."""
-    return cast(Stream, stream).take_events(max_, within=within)

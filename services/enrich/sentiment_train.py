@@ -109,7 +109,7 @@ _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
 def load_tweeteval(folder: Path) -> tuple[list[str], np.ndarray]:
-    """TweetEval validation tweets; the files keep some characters as literal ``\\uXXXX`` escapes."""
+    """TweetEval validation tweets; the files keep some characters as literal backslash-u escape sequences."""
     raw = (folder / "val_text.txt").read_text(encoding="utf-8").splitlines()
     texts = [_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), t).strip() for t in raw]
     labels = np.array([int(x) for x in (folder / "val_labels.txt").read_text().split()])

@@ -107,14 +107,14 @@ def pipeline(kafka_bootstrap: str, tmp_path: Path, alertmanager: Alertmanager) -
         p.stop_all()
 
 
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
+def _wait(predicate: Any, timeout: float, what: str | Any) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(1.0)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def test_crisis_pages_once_per_brand_and_kind_even_through_an_alertmanager_outage(
@@ -157,18 +157,20 @@ def test_crisis_pages_once_per_brand_and_kind_even_through_an_alertmanager_outag
     assert {r[0] for r in rows} == {crisis.brand_id}
 
     alertmanager.start()  # back up (with empty storage): the held alerts must arrive now
-    firing = _wait(
-        lambda: [a for a in alertmanager.alerts() if a["status"]["state"] == "active"],
-        90,
-        "alerts in Alertmanager after it restarted",
-    )
-    time.sleep(5)  # several resend rounds: still one alert per brand and kind
-    firing = [a for a in alertmanager.alerts() if a["status"]["state"] == "active"]
-    per_key = Counter((a["labels"]["brand"], a["labels"]["kind"]) for a in firing)
-    # Alerts that also resolved during the outage arrive resolved: only the others are active.
+    # Alerts that also resolved during the outage arrive resolved: only the others stay active.
     still_firing = {(brand, kind) for brand, kind, resolved in rows if not resolved}
     assert (crisis.brand_id, "complaints") in still_firing
-    assert per_key == Counter(dict.fromkeys(still_firing, 1))
+    seen: list[Counter[tuple[str, str]]] = []
+
+    def active_as_expected() -> list[dict[str, Any]]:
+        active = [a for a in alertmanager.alerts() if a["status"]["state"] == "active"]
+        seen.append(Counter((a["labels"]["brand"], a["labels"]["kind"]) for a in active))
+        return active if set(seen[-1]) == still_firing else []
+
+    firing = _wait(active_as_expected, 90, lambda: f"alerts {still_firing} active (saw {seen[-3:]})")
+    time.sleep(5)  # several resend rounds later: still exactly one alert per brand and kind
+    firing = _wait(active_as_expected, 30, lambda: f"alerts still active after resends (saw {seen[-3:]})")
+    assert all(n == 1 for counts in seen for n in counts.values()), seen
     for a in firing:
         assert a["labels"]["severity"] in ("warning", "critical")
         assert {"summary", "description", "runbook_url"} <= a["annotations"].keys()
