@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import tempfile
@@ -29,3 +30,11 @@ def broker(bootstrap: str | None) -> Iterator[str]:
 
 def machine() -> dict[str, object]:
     return {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
+
+
+def write_report(path: Path, report: dict[str, object], headline: str) -> None:
+    """Write the benchmark's JSON result and print it with a one-line headline."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    print(f"\n{headline} ({path})")

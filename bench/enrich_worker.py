@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -31,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import broker, machine  # noqa: E402
+from bench.common import broker, machine, write_report  # noqa: E402
 from services.common.kafka import consumer_lag, ensure_topics  # noqa: E402
 from services.common.kafka_local import free_port  # noqa: E402
 from services.common.settings import EnrichSettings, IngestSettings, to_env  # noqa: E402
@@ -144,10 +143,7 @@ def main() -> None:
         "broker": "given" if args.bootstrap else "local KRaft (started by the benchmark)",
         **machine(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    print(f"\nenrich worker: {report['enrich_eps']:,} events/s enriched ({RESULTS.relative_to(ROOT)})")
+    write_report(RESULTS, report, f"enrich worker: {report['enrich_eps']:,} events/s enriched")
 
 
 if __name__ == "__main__":

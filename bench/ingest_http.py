@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,7 +30,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import broker  # noqa: E402
+from bench.common import broker, machine, write_report  # noqa: E402
 from services.common.kafka import ensure_topics  # noqa: E402
 from services.common.kafka_local import free_port  # noqa: E402
 from services.common.settings import IngestSettings, to_env  # noqa: E402
@@ -160,14 +158,10 @@ def main() -> None:
         "batch": args.batch,
         "seconds": args.seconds,
         "broker": "given" if args.bootstrap else "local KRaft (started by the benchmark)",
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
+        **machine(),
         **result,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    print(f"\n{report['events_per_s']:,} events/s accepted ({RESULTS.relative_to(ROOT)})")
+    write_report(RESULTS, report, f"{report['events_per_s']:,} events/s accepted")
 
 
 if __name__ == "__main__":

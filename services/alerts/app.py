@@ -22,9 +22,9 @@ from services.alerts.delivery import Deliverer
 from services.alerts.engine import AlertEngine
 from services.alerts.spike import SpikeConfig
 from services.common import metrics
-from services.common.avro import AvroCodec, DecodeError, codec
+from services.common.avro import AvroCodec, codec
 from services.common.faust_state import ChangelogWriter, TableBacking
-from services.common.faust_web import add_health_views, dead_letter, decode_batch, take_events
+from services.common.faust_web import add_health_views, decode_batch, take_events
 from services.common.kafka import faust_app
 from services.common.keyed_state import Position
 from services.common.settings import AlertsSettings
@@ -100,13 +100,10 @@ def create_app(settings: AlertsSettings) -> faust.App:
     @app.agent(alerts_topic, name="deliver")
     async def deliver(stream: faust.StreamT) -> None:
         async for events in take_events(stream, 100, within=0.5):
+            decoded, dead = await decode_batch(events, alert_codec, dlq_topic, "alerts.deliver")
+            await asyncio.gather(*dead)
             batch: dict[str, dict[str, Any]] = {}
-            for event in events:
-                try:
-                    alert = alert_codec.decode(event.message.value or b"")
-                except DecodeError as exc:
-                    await (await dead_letter(dlq_topic, event, "alerts.deliver", exc.reason, str(exc)))
-                    continue
+            for _, alert in decoded:
                 batch[f"{alert['alert_id']}|{alert['status']}"] = alert
                 key = alert["alert_id"]
                 if alert["status"] == "firing":

@@ -30,7 +30,7 @@ from faust.types import EventT
 from faust.web import Request, Response, View
 
 from services.common import metrics
-from services.common.avro import AvroCodec, DecodeError, SchemaError, codec
+from services.common.avro import AvroCodec, SchemaError, codec
 from services.common.clickhouse import Database
 from services.common.faust_state import ChangelogWriter, TableBacking
 from services.common.faust_web import add_health_views, dead_letter, decode_batch, take_events
@@ -148,12 +148,9 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
             started = time.perf_counter()
             decoder = codec(target.subject)
             table = target.table
-            records: list[dict[str, Any]] = []
-            for event in events:
-                try:
-                    records.append(decoder.decode(event.message.value or b""))
-                except DecodeError as exc:
-                    await (await dead_letter(dlq_topic, event, "loader", exc.reason, str(exc)))
+            decoded, dead = await decode_batch(events, decoder, dlq_topic, "loader")
+            await asyncio.gather(*dead)
+            records = [record for _, record in decoded]
             if not records:
                 return
             token = _dedup_token(events)
