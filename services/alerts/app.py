@@ -71,6 +71,7 @@ def create_app(settings: AlertsSettings) -> faust.App:
         decoder = codec(subject)
         async for events in take_events(stream, 1000, within=0.2):
             started = time.perf_counter()
+            metrics.events_received("alerts")
             decoded, pending = await decode_batch(events, decoder, dlq_topic, "alerts")
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
             alerts = process([r for _, r in decoded], positions, write=changelogs.write)
@@ -122,6 +123,7 @@ def create_app(settings: AlertsSettings) -> faust.App:
         if firing and settings.alertmanager_url:
             await deliverer.deliver(firing, webhook=False)
 
+    metrics.events_received("alerts")
     add_health_views(app)
     return app
 

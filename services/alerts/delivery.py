@@ -96,6 +96,10 @@ class Deliverer:
         self.runbook_url = runbook_url
         self.max_backoff = max_backoff_seconds
         self.client = httpx.AsyncClient(timeout=10.0)
+        # Export the failure counters of the configured sinks at 0 (a first failure then shows in rate()).
+        for sink, url in (("alertmanager", alertmanager_url), ("webhook", webhook_url)):
+            if url:
+                metrics.ALERT_DELIVERY_FAILURES.labels(sink)
 
     async def deliver(self, alerts: list[dict[str, Any]], webhook: bool = True) -> None:
         if not alerts:

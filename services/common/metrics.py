@@ -1,8 +1,18 @@
-"""Prometheus metrics shared by the services; names follow ``engage_<what>_<unit>``."""
+"""Prometheus metrics shared by the services; names follow ``engage_<what>_<unit>``.
+
+Every service process (ingest API, enrich worker, alerts worker) exposes all of them on ``/metrics``;
+a stage only fills in the series it owns. The alerting rules in
+``deploy/helm/engage/files/prometheus-rules.yml`` and the dashboard in
+``deploy/grafana/engage-pipeline.json`` use only the names defined here (unit tests check it).
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+import platform
+import time
+from importlib import metadata
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, Info, generate_latest
 
 EVENTS_IN = Counter(
     "engage_events_in_total", "Events received by a stage.", ["stage", "platform", "event_type"]
@@ -34,7 +44,16 @@ LOADER_ROWS = Counter("engage_loader_rows_total", "Rows inserted into ClickHouse
 FEATURE_SNAPSHOTS = Counter(
     "engage_feature_snapshots_total", "Feature snapshot rows published by enrich.", ["kind"]
 )
-CONSUMER_LAG = Gauge("engage_consumer_lag", "Messages behind the end of a topic.", ["group", "topic"])
+CONSUMER_LAG = Gauge(
+    "engage_consumer_lag",
+    "Messages behind the end of a partition (high watermark minus committed offset), per assigned partition.",
+    ["group", "topic", "partition"],
+)
+LAST_EVENT = Gauge(
+    "engage_last_event_timestamp_seconds",
+    "Unix time a stage last received an event; the process start time until the first one arrives.",
+    ["stage"],
+)
 ALERTS_FIRED = Counter("engage_alerts_fired_total", "Alerts fired.", ["kind", "severity"])
 ALERTS_DELIVERED = Counter("engage_alerts_delivered_total", "Alerts delivered.", ["kind", "severity", "sink"])
 ALERT_DELIVERY_FAILURES = Counter(
@@ -52,6 +71,25 @@ WEBHOOK_UNKNOWN_FIELDS = Counter(
     "Platform fields the mappers do not know (kept as x.* attributes).",
     ["source", "field"],
 )
+
+
+BUILD_INFO = Info("engage_build", "Version of the running engage package and its Python.")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("engage")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+BUILD_INFO.info({"version": _version(), "python": platform.python_version()})
+
+
+def events_received(stage: str) -> None:
+    """Set the stage's last-event time to now: when it receives events, and once when it starts (so a
+    stage that has received nothing since it started counts as silent since then)."""
+    LAST_EVENT.labels(stage).set(time.time())
 
 
 def render() -> tuple[bytes, str]:

@@ -102,6 +102,7 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
             stream, settings.enrich_batch_size, within=settings.enrich_batch_seconds
         ):
             started = time.perf_counter()
+            metrics.events_received("enrich")
             decoded, pending = await decode_batch(events, raw_codec, dlq_topic, "enrich")
             enriched = enrich_records([record for _, record in decoded])
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
@@ -170,11 +171,13 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
             metrics.LOADER_ROWS.labels(table).inc(len(records))
             metrics.PROCESSING_SECONDS.labels(f"load_{table}").observe(time.perf_counter() - started)
             if table == "events":
+                metrics.events_received("loader")
                 now = time.time()
                 for r in records:
                     metrics.EVENT_TO_LOAD_SECONDS.labels("occurred").observe(
                         now - r["occurred_at"].timestamp()
                     )
+                    metrics.EVENTS_OUT.labels("loader", r["platform"], r["event_type"]).inc()
 
         async def _park(events: Sequence[EventT], reason: str, detail: str) -> None:
             futures = [await dead_letter(loader_dlq_topic, e, "loader", reason, detail) for e in events]
@@ -218,6 +221,13 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
                 )
                 return self.bytes(payload, content_type="application/json")
 
+    metrics.events_received("enrich")
+    if settings.loader_enabled:
+        metrics.events_received("loader")
+        # Export the failure counters at 0, so that their first increment shows in rate()/increase().
+        for target in TARGETS.values():
+            metrics.LOADER_FAILURES.labels(target.table)
+        metrics.DLQ.labels("loader", "clickhouse_insert_failed")
     add_health_views(app)
     return app
 

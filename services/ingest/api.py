@@ -269,6 +269,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        metrics.events_received("ingest")  # silent since start counts as silent
         try:
             yield
         finally:

@@ -77,6 +77,7 @@ class EventProducer:
         """Validate and produce a batch; returns after Kafka acknowledged every message sent."""
         result = PublishResult()
         futures: list[asyncio.Future[Any]] = []
+        published: list[tuple[str, str]] = []
         now = datetime.now(UTC)
         for index, cand in enumerate(candidates):
             try:
@@ -114,8 +115,13 @@ class EventProducer:
                 )
             )
             metrics.EVENTS_IN.labels("ingest", record["platform"], record["event_type"]).inc()
+            published.append((record["platform"], record["event_type"]))
             result.accepted += 1
         await asyncio.gather(*futures)
+        for platform, event_type in published:  # acknowledged by Kafka
+            metrics.EVENTS_OUT.labels("ingest", platform, event_type).inc()
+        if published or result.rejected:
+            metrics.events_received("ingest")
         return result
 
 
