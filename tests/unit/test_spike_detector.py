@@ -128,7 +128,7 @@ def test_injected_spike_fires_once_then_resolves(spiky: Series) -> None:
 
 def test_severity_grows_with_the_excess(quiet: Series) -> None:
     assert run(with_spike(quiet, SPIKE_AT, factor=2.0)) == []  # a x2 bump for 20 min is not an alert
-    mild = run(with_spike(quiet, SPIKE_AT, factor=4.0))
+    mild = run(with_spike(quiet, SPIKE_AT, length=8, factor=4.0))  # x4 for 40 min: ~2.7 h of traffic
     huge = run(with_spike(quiet, SPIKE_AT, factor=30.0))
     assert [(t.kind, t.severity) for t in mild] == [("fire", "warning"), ("resolve", "warning")]
     assert [(t.kind, t.severity) for t in huge] == [("fire", "critical"), ("resolve", "critical")]
@@ -154,7 +154,82 @@ def test_low_counts_jump_to_six_raises_no_alert() -> None:
     # significant there is still no alert, until the volume rule is lifted.
     sensitive = replace(SpikeConfig(), short_fire_score=1.0, long_fire_score=1.0)
     assert run(low_counts(), sensitive) == []
-    assert [t for t in run(low_counts(), replace(sensitive, min_excess=0.0)) if t.kind == "fire"]
+    lifted = replace(sensitive, min_excess=0.0, material_hours=0.0)
+    assert run(low_counts(), replace(sensitive, min_excess=0.0)) == []  # 5 extra posts: not material either
+    assert [t for t in run(low_counts(), lifted) if t.kind == "fire"]
+
+
+def test_expected_daily_volume_tracks_the_weekday_profile(quiet: Series) -> None:
+    detector = SpikeDetector()
+    for ts, value in quiet[: 10 * DAY + 12 * 12]:  # up to Thursday noon of the second week
+        detector.update(ts, value)
+    weekday_volume = sum(seasonal_mean(i) for i in range(DAY))  # 40 per bucket on average: 11,520
+    assert detector.expected_daily_volume() == pytest.approx(weekday_volume, rel=0.1)
+    restored = SpikeDetector.from_state(json.loads(json.dumps(detector.to_state())))
+    assert restored.expected_daily_volume() == pytest.approx(detector.expected_daily_volume())
+
+
+def test_a_short_burst_that_adds_little_of_the_day_is_not_material(quiet: Series) -> None:
+    # x4 for 20 min adds ~1 h of the brand's average traffic: significant, but under the 2 h floor
+    burst = with_spike(quiet, SPIKE_AT, length=4, factor=4.0)
+    assert run(burst) == []
+    assert [t.kind for t in run(burst, replace(SpikeConfig(), material_hours=0.0))] == ["fire", "resolve"]
+    # the same burst lasting 40 min is material
+    assert [t.kind for t in run(with_spike(quiet, SPIKE_AT, length=8, factor=4.0))] == ["fire", "resolve"]
+
+
+def big_brand(days: int, seed: int = 5) -> Series:
+    """400 mentions per 5 min (115,200 a day), Poisson: a series on which small excesses are significant."""
+    rng = random.Random(seed)
+    return [(T0 + i * STEP, float(round(rng.gauss(400.0, 20.0)))) for i in range(days * DAY)]
+
+
+def test_materiality_scales_with_the_brand_volume() -> None:
+    series = big_brand(days=5)
+    at_spike = 4 * DAY + 14 * 12
+    burst = list(series)
+    for i in range(at_spike, at_spike + 3):  # +2,400 posts in 15 min: p < 1e-30, but 30 min of traffic
+        burst[i] = (burst[i][0], burst[i][1] + 800.0)
+    assert run(series) == [] and run(burst) == []
+    fires = [t for t in run(burst, replace(SpikeConfig(), material_hours=0.0)) if t.kind == "fire"]
+    assert len(fires) == 1 and fires[0].score >= SpikeConfig().short_fire_score
+    # on a brand 40x smaller the same 2,400 extra posts are an alert with the default config
+    small = [(ts, float(round(v / 40.0))) for ts, v in series]
+    for i in range(at_spike, at_spike + 3):
+        small[i] = (small[i][0], small[i][1] + 800.0)
+    assert [t.kind for t in run(small) if t.kind == "fire"] == ["fire"]
+
+
+def test_episode_excess_adds_up_bursts_and_is_spent_by_a_fire(quiet: Series) -> None:
+    # two x4 bursts of 20 min, 30 min apart: neither is material alone, the episode is
+    twice = with_spike(with_spike(quiet, SPIKE_AT, factor=4.0), SPIKE_AT + 10, factor=4.0)
+    fires = [t for t in run(twice) if t.kind == "fire"]
+    assert len(fires) == 1 and fires[0].timestamp >= twice[SPIKE_AT + 10][0]
+    detector = SpikeDetector()
+    for ts, value in twice[: SPIKE_AT + 10]:
+        detector.update(ts, value)
+    pending, floor = detector.to_state()["episode_excess"], detector.expected_daily_volume() * 2 / 24
+    assert 0.3 * floor < pending < floor  # the first burst is remembered, but not material on its own
+    for ts, value in twice[SPIKE_AT + 10 : SPIKE_AT + 14]:
+        if any(t.kind == "fire" for t in detector.update(ts, value)):
+            assert detector.to_state()["episode_excess"] == 0.0  # spent by the fire
+            break
+    else:
+        raise AssertionError("the second burst did not fire")
+    for ts, value in twice[SPIKE_AT + 14 : SPIKE_AT + 14 + 6 * 12]:  # six hours of normal traffic
+        detector.update(ts, value)
+    assert detector.to_state()["episode_excess"] < 0.05 * floor
+
+
+def test_state_without_episode_excess_still_loads(spiky: Series) -> None:
+    detector = SpikeDetector()
+    for ts, value in spiky[: SPIKE_AT - 12]:
+        detector.update(ts, value)
+    state = detector.to_state()
+    del state["episode_excess"]  # a state stored before the field existed
+    restored = SpikeDetector.from_state(state)
+    later = [t.kind for ts, value in spiky[SPIKE_AT - 12 :] for t in restored.update(ts, value)]
+    assert later == ["fire", "resolve"]
 
 
 def test_cooldown_suppresses_a_second_spike_soon_after_resolve(quiet: Series) -> None:
@@ -180,9 +255,9 @@ def test_state_round_trip_mid_stream_gives_identical_transitions(spiky: Series) 
 
 
 def test_surprise_memory_survives_a_restart(spiky: Series) -> None:
-    # four days after the x8 spike, a x4 one: significant on its own, but much smaller than the brand's
-    # recent surprise, so the memory holds it back, also across a restart in between
-    series = with_spike(spiky, SPIKE_AT + 4 * DAY, factor=4.0)
+    # four days after the x8 spike, a x4 one (40 min, material): significant on its own, but much smaller
+    # than the brand's recent surprise, so the memory holds it back, also across a restart in between
+    series = with_spike(spiky, SPIKE_AT + 4 * DAY, length=8, factor=4.0)
     assert [t.kind for t in run(series)] == ["fire", "resolve"]
     cut = SPIKE_AT + 2 * DAY
     detector = SpikeDetector()
