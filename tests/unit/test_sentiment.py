@@ -150,3 +150,65 @@ def test_lexicon_word_hash_matches_batch_hash() -> None:
     codes = S.encode(["so good", "i don't know", "awful"])
     _, wh = S.word_hashes(codes, S.english_token_mask(codes))
     assert set(S.english_word_hash(words).tolist()) <= set(wh.tolist())
+
+
+def _word_stream(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    codes = S.encode(texts)
+    return S.word_hashes(codes, S.english_token_mask(codes))
+
+
+def test_mid_sentence_title_case_words_are_flagged_sentence_starts_are_not() -> None:
+    texts = ["Great deals on Black Friday", "Love it. Super fast", "the Super Bowl, Happy days"]
+    wdoc, _ = _word_stream(texts)
+    flags = S.title_case_words(texts, wdoc)
+    per_text = [flags[wdoc == i].tolist() for i in range(len(texts))]
+    assert per_text[0] == [False, False, False, True, True]  # "Great" starts the text
+    assert per_text[1] == [False, False, False, False]  # "Super" follows ". "
+    assert per_text[2] == [False, True, True, True, False]  # "Super Bowl" after a word, "Happy" after ","
+
+
+def test_title_case_names_do_not_carry_lexicon_sentiment() -> None:
+    en = S.load_model().models["en"]
+    assert en.lexicon is not None
+    texts = ["tickets for the Super Bowl are out", "tickets for the super bowl are out"]
+    wdoc, wh = _word_stream(texts)
+    dense = S.english_dense_features(texts, wdoc, wh, en.lexicon, title_case=True, punctuation=False)
+    assert dense[0, 0] == 0.0  # "Super" is part of a name: no positive valence
+    assert dense[1, 0] > 0.0  # lower-case "super" is the lexicon's positive word
+
+
+def test_every_configured_lexicon_contributes() -> None:
+    en = S.load_model().models["en"]
+    assert en.lexicon is not None
+    assert en.lexicon.n_lexicons == 2  # VADER and AFINN-165
+    assert (en.lexicon.valences != 0).any(axis=0).all()
+
+
+def test_punctuation_features_are_capped_counts() -> None:
+    got = S.punctuation_features(["wow!!", "why? why? why? why? why?", "", "ok"])
+    assert got.tolist() == [[1.0, 0.0], [0.0, 2.0], [0.0, 0.0], [0.0, 0.0]]
+
+
+def test_hangul_jamo_spells_syllables_and_keeps_other_code_points() -> None:
+    import unicodedata
+
+    text = "했다 ok"
+    got = S.hangul_jamo(np.array([ord(c) for c in text], dtype=np.uint64))
+    # NFD is Unicode's own decomposition of precomposed syllables into conjoining jamo.
+    assert "".join(chr(int(c)) for c in got) == unicodedata.normalize("NFD", text)
+
+
+def test_letterless_other_texts_go_to_the_korean_model(model: S.SentimentModel, monkeypatch) -> None:
+    """Digits and emoticons ("10점", "^^") are Korean-model input; Latin text without Hangul is not."""
+    routed: dict[str, list[str]] = {"ko": [], "en": []}
+    for lang in ("ko", "en"):
+        original = model.models[lang].scores
+
+        def spy(texts, _lang=lang, _original=original):
+            routed[_lang].extend(texts)
+            return _original(texts)
+
+        monkeypatch.setattr(model.models[lang], "scores", spy)
+    model.predict(["^^", "10", "zzzz qqqq"], languages=["other", "other", "other"])
+    assert sorted(routed["ko"]) == ["10", "^^"]
+    assert routed["en"] == ["zzzz qqqq"]
