@@ -11,7 +11,7 @@ HELM_VERSION := v3.22.0
 KUBECONFORM_VERSION := v0.8.0
 HADOLINT_VERSION := 2.15.1
 
-.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench-ingest bench-enrich train-sentiment eval-sentiment
+.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench bench-ingest bench-enrich train-sentiment eval-sentiment
 
 help:
 	@echo "make run     - start Kafka + workers, replay the demo, print the summary, stop (embedded chDB)"
@@ -20,6 +20,7 @@ help:
 	@echo "make kafka-up/kafka-down - just the local KRaft broker"
 	@echo "make lint    - ruff + mypy"
 	@echo "make deploy-check - yamllint, hadolint, helm lint/template, kubeconform, promtool (offline; deploy/README.md)"
+	@echo "make bench   - ceiling, enrich, peer, e2e, ingest, load, latency -> bench/results/latest.{json,md}"
 	@echo "make bench-ingest - POST /v1/events throughput (batches of 500) -> bench/results/ingest_http.json"
 	@echo "make bench-enrich - enrich worker events/s with every feature -> bench/results/enrich_worker.json"
 	@echo "make train-sentiment - retrain the ko/en sentiment models from DATA=$(DATA) -> services/enrich/models"
@@ -92,6 +93,13 @@ bench-ingest: install
 
 bench-enrich: install
 	$(VENV)/bin/python bench/enrich_worker.py
+
+# Every headline number in one run (bench/run_all.py) -> bench/results/latest.{json,md}. The bench
+# dependency group (the Quix Streams peer) is installed only here. BENCH_ARGS: e.g. --events 5000 --repeat 1.
+BENCH_ARGS ?=
+bench: install
+	UV_PYTHON=$(PYTHON) $(TOOLS)/bin/uv sync --frozen --quiet --group bench
+	$(VENV)/bin/python bench/run_all.py $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check services tests

@@ -1,16 +1,23 @@
-"""What the benchmarks share: a throwaway local broker and machine facts for the reports."""
+"""What the benchmarks share: a throwaway local broker, simulated events, settings and machine facts."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import platform
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from services.common.kafka_local import LocalKafka, free_port
+from services.common.kafka_local import KAFKA_VERSION, LocalKafka, free_port
+from services.common.settings import EnrichSettings, IngestSettings
+
+SEED = 7
+EVENTS_PER_SIMULATED_HOUR = 1000  # the default simulation makes about 1,020 events an hour
 
 
 @contextlib.contextmanager
@@ -28,8 +35,68 @@ def broker(bootstrap: str | None) -> Iterator[str]:
             kafka.stop()
 
 
+def simulated_events(count: int, seed: int = SEED) -> list[dict[str, Any]]:
+    """The first ``count`` events of the default simulation (fixed seed: the same events every run)."""
+    from services.ingest.simulator import SimulationConfig, simulate
+
+    hours = count / EVENTS_PER_SIMULATED_HOUR + 1
+    while True:
+        events = simulate(SimulationConfig(seed=seed, duration_seconds=hours * 3600)).events
+        if len(events) >= count:
+            return events[:count]
+        hours *= 1.5
+
+
+def pipeline_settings(bootstrap: str, tmp: Path, prefix: str) -> tuple[IngestSettings, EnrichSettings]:
+    """Ingest and enrich settings on fresh topics, consumer group and chDB path under ``tmp``."""
+    ns = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    common: dict[str, Any] = {
+        "kafka_bootstrap": bootstrap,
+        "topic_raw": f"{ns}.raw",
+        "topic_enriched": f"{ns}.enriched",
+        "topic_alerts": f"{ns}.alerts",
+        "topic_dlq": f"{ns}.dlq",
+        "topic_post_virality": f"{ns}.posts",
+        "topic_follower_funnel": f"{ns}.funnels",
+        "topic_brand_backlog": f"{ns}.brands",
+        "clickhouse_dsn": f"chdb://{tmp / 'clickhouse'}",
+    }
+    ingest = IngestSettings(**common, pseudonym_key="bench-key", ingest_tokens="bench-token")
+    enrich = EnrichSettings(
+        **common,
+        enrich_app_id=f"{ns}-enrich",
+        enrich_web_port=free_port(),
+        enrich_data_dir=tmp / "enrich",
+        topic_loader_dlq=f"{ns}.loader.dlq",
+    )
+    return ingest, enrich
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def machine() -> dict[str, object]:
     return {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine()}
+
+
+def machine_facts() -> dict[str, object]:
+    """Cores and the versions of everything measured, for the report."""
+    load = os.getloadavg()
+    return {
+        **machine(),
+        "kernel": platform.release(),
+        "load_average_at_start": [round(x, 2) for x in load],
+        "kafka": KAFKA_VERSION,
+        **{
+            dist.replace("-", "_"): _version(dist)
+            for dist in ("chdb", "clickhouse-connect", "faust-streaming", "aiokafka", "quixstreams")
+        },
+        "confluent_kafka": _version("confluent-kafka"),
+    }
 
 
 def write_report(path: Path, report: dict[str, object], headline: str) -> None:

@@ -5,7 +5,8 @@ enrich worker (`engage enrich worker`: language, sentiment, complaints, virality
 response time, fan loss, changelogs, snapshots, and the ClickHouse loader in the same process) is
 started and timed until the enrich consumer group has committed every raw offset (``enrich_eps``)
 and until every event is loaded in ClickHouse (``load_eps``). Each repetition uses fresh topics,
-consumer group and chDB path; the median is reported.
+consumer group and chDB path; the median is reported. ``bench/run_all.py`` (``make bench``) reuses
+these functions for the full report.
 
     .venv/bin/python bench/enrich_worker.py [--bootstrap HOST:PORT] [--hours 24] [--repeat 3]
 
@@ -16,73 +17,117 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import broker, machine, write_report  # noqa: E402
+from bench.common import broker, machine, pipeline_settings, write_report  # noqa: E402
 from services.common.kafka import consumer_lag, ensure_topics  # noqa: E402
-from services.common.kafka_local import free_port  # noqa: E402
-from services.common.settings import EnrichSettings, IngestSettings, to_env  # noqa: E402
+from services.common.settings import EnrichSettings, to_env  # noqa: E402
 from services.ingest.cli_simulate import produce_events  # noqa: E402
 from services.ingest.simulator import SimulationConfig, simulate  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "enrich_worker.json"
 
 
-def _settings(bootstrap: str, tmp: Path) -> tuple[IngestSettings, EnrichSettings]:
-    ns = f"bench-enrich-{uuid.uuid4().hex[:6]}"
-    common = {
-        "kafka_bootstrap": bootstrap,
-        "topic_raw": f"{ns}.raw",
-        "topic_enriched": f"{ns}.enriched",
-        "topic_alerts": f"{ns}.alerts",
-        "topic_dlq": f"{ns}.dlq",
-        "topic_post_virality": f"{ns}.posts",
-        "topic_follower_funnel": f"{ns}.funnels",
-        "topic_brand_backlog": f"{ns}.brands",
-        "clickhouse_dsn": f"chdb://{tmp / 'clickhouse'}",
-    }
-    ingest = IngestSettings(**common, pseudonym_key="bench-key")
-    enrich = EnrichSettings(
-        **common,
-        enrich_app_id=f"{ns}-enrich",
-        enrich_web_port=free_port(),
-        enrich_data_dir=tmp / "enrich",
-        topic_loader_dlq=f"{ns}.loader.dlq",
-    )
-    return ingest, enrich
+class Stalled(RuntimeError):
+    """A consumer group made no progress for a long time (the run is retried, and the stall reported)."""
 
 
-async def _wait_committed(settings: EnrichSettings, topics: list[str], timeout: float = 900) -> float:
+async def wait_committed(
+    settings: EnrichSettings,
+    group: str,
+    topics: list[str],
+    timeout: float = 300,
+    interval: float = 0.25,
+    stall_s: float = 60,
+) -> float:
+    """Poll until ``group`` has committed every offset of ``topics``; returns the monotonic time then.
+
+    Raises :class:`Stalled` when the lag has not moved for ``stall_s`` seconds.
+    """
     deadline = time.monotonic() + timeout
+    lag: dict[str, int] = {}
+    last, moved = -1, time.monotonic()
     while time.monotonic() < deadline:
-        lag = await consumer_lag(settings, settings.enrich_app_id, topics)
-        if sum(lag.values()) == 0:
+        lag = await consumer_lag(settings, group, topics)
+        total = sum(lag.values())
+        if total == 0:
             return time.monotonic()
-        await asyncio.sleep(0.25)
-    raise RuntimeError(f"not drained in {timeout}s")
+        if total != last:
+            last, moved = total, time.monotonic()
+        elif time.monotonic() - moved > stall_s:
+            raise Stalled(f"{group} made no progress on {topics} for {stall_s:.0f}s; lag {lag}")
+        await asyncio.sleep(interval)
+    raise RuntimeError(f"{group} did not drain {topics} in {timeout}s; lag {lag}")
 
 
-def run_once(bootstrap: str, events: list[dict[str, object]]) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="engage-bench-enrich-") as tmp_name:
-        tmp = Path(tmp_name)
-        ingest, enrich = _settings(bootstrap, tmp)
-        asyncio.run(ensure_topics(enrich))
-        accepted, _ = asyncio.run(produce_events(ingest, events))
-        env = {**os.environ, **to_env(enrich), "ENGAGE_LOG_LEVEL": "warning"}
-        log = open(tmp / "enrich.log", "wb")  # noqa: SIM115 - owned by the child
-        started = time.monotonic()
+def query(settings: EnrichSettings, sql: str, timeout: float = 60) -> list[list[Any]]:
+    """Rows of a read-only query, through the running worker's /query endpoint (it owns the chDB)."""
+    url = f"http://{settings.enrich_web_host}:{settings.enrich_web_port}/query"
+    resp = httpx.post(url, json={"sql": sql}, timeout=timeout)
+    body = resp.json()
+    if resp.status_code != 200:
+        raise RuntimeError(f"query failed: {body.get('error', resp.text)}")
+    return [list(r) for r in body["rows"]]
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, out: Path | None) -> Iterator[None]:
+    """Sample ``pid`` with py-spy into a flame graph (``out``) while the block runs; no-op without it."""
+    exe = shutil.which("py-spy") or os.environ.get("PY_SPY")
+    if out is None or not exe:
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fmt = "speedscope" if out.suffix == ".json" else "raw" if out.suffix == ".txt" else "flamegraph"
+    cmd = [exe, "record", "--pid", str(pid), "--rate", "100", "--format", fmt, "--output", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def stack_dump(pid: int) -> str:
+    """The Python stacks of ``pid`` (py-spy dump), for the report of a stalled run."""
+    exe = shutil.which("py-spy") or os.environ.get("PY_SPY")
+    if not exe:
+        return "(no py-spy for a stack dump)"
+    done = subprocess.run([exe, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
+    return done.stdout[-4000:] or done.stderr[-1000:]
+
+
+@contextlib.contextmanager
+def enrich_worker(
+    settings: EnrichSettings, log_path: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
+    """Run `engage enrich worker` until the block ends; yields (process, monotonic time it became ready)."""
+    env = {
+        **os.environ,
+        **to_env(settings),
+        "ENGAGE_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning"),
+    }
+    with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "enrich", "worker"],
             cwd=ROOT,
@@ -91,30 +136,65 @@ def run_once(bootstrap: str, events: list[dict[str, object]]) -> dict[str, float
             stderr=subprocess.STDOUT,
         )
         try:
-            url = f"http://127.0.0.1:{enrich.enrich_web_port}/readyz"
+            url = f"http://{settings.enrich_web_host}:{settings.enrich_web_port}/readyz"
+            deadline = time.monotonic() + 180
             while True:
-                if proc.poll() is not None:
-                    raise RuntimeError((tmp / "enrich.log").read_text()[-3000:])
-                try:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"enrich worker not ready:\n{log_path.read_text()[-3000:]}")
+                with contextlib.suppress(httpx.HTTPError):
                     if httpx.get(url, timeout=2).status_code == 200:
                         break
-                except httpx.HTTPError:
-                    pass
                 time.sleep(0.1)
-            ready = time.monotonic()
-            enriched = asyncio.run(_wait_committed(enrich, [enrich.topic_raw]))
-            loaded = asyncio.run(_wait_committed(enrich, [enrich.topic_enriched, *enrich.feature_topics()]))
+            yield proc, time.monotonic()
         finally:
             proc.terminate()
-            proc.wait(60)
-            log.close()
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def run_backlog(
+    enrich: EnrichSettings, events: int, log_path: Path, profile: Path | None = None
+) -> dict[str, float]:
+    """Time the worker over a backlog of ``events`` already in the raw topic (fresh group and chDB).
+
+    ``enrich_eps``: events / (ready → every raw offset committed). ``load_rows_per_s``: rows in the
+    ``events`` table (checked to be every event, once) / (ready → every loaded topic committed).
+    """
+    with enrich_worker(enrich, log_path) as (proc, ready), py_spy(proc.pid, profile):
+        group = enrich.enrich_app_id
+        try:
+            enriched = asyncio.run(wait_committed(enrich, group, [enrich.topic_raw]))
+            loaded = asyncio.run(
+                wait_committed(enrich, group, [enrich.topic_enriched, *enrich.feature_topics()])
+            )
+        except Stalled as exc:
+            raise Stalled(
+                f"{exc}\n{stack_dump(proc.pid)}\nworker log:\n{log_path.read_text()[-1500:]}"
+            ) from None
+        [[rows, distinct]] = query(enrich, "SELECT count(), uniqExact(event_id) FROM events")
+    if int(distinct) != events:
+        raise RuntimeError(f"{events} events produced but {distinct} distinct event_ids loaded")
     return {
-        "events": accepted,
-        "startup_s": round(ready - started, 2),
+        "events": events,
         "enrich_s": round(enriched - ready, 2),
-        "enrich_eps": round(accepted / (enriched - ready)),
-        "load_eps": round(accepted / (loaded - ready)),
+        "enrich_eps": round(events / (enriched - ready)),
+        "load_s": round(loaded - ready, 2),
+        "load_rows": int(rows),
+        "load_rows_per_s": round(int(rows) / (loaded - ready)),
     }
+
+
+def run_once(bootstrap: str, events: list[dict[str, object]]) -> dict[str, float]:
+    """One repetition on fresh topics: produce the backlog, then time the worker over it."""
+    with tempfile.TemporaryDirectory(prefix="engage-bench-enrich-") as tmp_name:
+        tmp = Path(tmp_name)
+        ingest, enrich = pipeline_settings(bootstrap, tmp, "bench-enrich")
+        asyncio.run(ensure_topics(enrich))
+        accepted, _ = asyncio.run(produce_events(ingest, events))
+        return run_backlog(enrich, accepted, tmp / "enrich.log")
 
 
 def main() -> None:
@@ -138,7 +218,7 @@ def main() -> None:
         "events": len(events),
         "repeat": args.repeat,
         "enrich_eps": statistics.median(r["enrich_eps"] for r in runs),
-        "load_eps": statistics.median(r["load_eps"] for r in runs),
+        "load_eps": statistics.median(r["load_rows_per_s"] for r in runs),
         "runs": runs,
         "broker": "given" if args.bootstrap else "local KRaft (started by the benchmark)",
         **machine(),

@@ -126,6 +126,24 @@ async def load(url: str, clients: int, size: int, seconds: float) -> dict[str, o
     }
 
 
+def measure(bootstrap: str, seconds: float, clients: int = 2, batch: int = 500) -> dict[str, object]:
+    """Run `engage ingest serve` on fresh topics, warm it up, then POST batches for ``seconds``."""
+    ns = f"bench-ingest-{uuid.uuid4().hex[:6]}"
+    settings = IngestSettings(
+        kafka_bootstrap=bootstrap,
+        topic_raw=f"{ns}.raw",
+        topic_enriched=f"{ns}.enriched",
+        topic_alerts=f"{ns}.alerts",
+        topic_dlq=f"{ns}.dlq",
+        ingest_tokens=TOKEN,
+        pseudonym_key="bench-key",
+    )
+    asyncio.run(ensure_topics(settings))
+    with server(settings, free_port()) as url:
+        asyncio.run(load(url, 1, batch, 2.0))  # warm-up: producer connections, codec caches
+        return asyncio.run(load(url, clients, batch, seconds))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -137,20 +155,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with broker(args.bootstrap) as bootstrap:
-        ns = f"bench-ingest-{uuid.uuid4().hex[:6]}"
-        settings = IngestSettings(
-            kafka_bootstrap=bootstrap,
-            topic_raw=f"{ns}.raw",
-            topic_enriched=f"{ns}.enriched",
-            topic_alerts=f"{ns}.alerts",
-            topic_dlq=f"{ns}.dlq",
-            ingest_tokens=TOKEN,
-            pseudonym_key="bench-key",
-        )
-        asyncio.run(ensure_topics(settings))
-        with server(settings, free_port()) as url:
-            asyncio.run(load(url, 1, args.batch, 2.0))  # warm-up: producer connections, codec caches
-            result = asyncio.run(load(url, args.clients, args.batch, args.seconds))
+        result = measure(bootstrap, args.seconds, args.clients, args.batch)
     report = {
         "benchmark": "ingest_http",
         "what": "POST /v1/events JSON batches, 202 after Kafka acks (acks=all, idempotent), pseudonymised",
