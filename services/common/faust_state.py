@@ -52,9 +52,12 @@ class ChangelogWriter:
 
     async def send(self) -> list[Any]:
         writes, self._writes = self._writes, []
+        # force=True: without it faust attaches a send made while an event is current to that event
+        # and publishes it only when the event's offset is committed, but the agents wait for these
+        # futures before acking the batch, so the commit (and the worker) would wait forever.
         return [
             await t.changelog_topic.send(
-                key=key, value=value, partition=partition, callback=t._on_changelog_sent
+                key=key, value=value, partition=partition, callback=t._on_changelog_sent, force=True
             )
             for t, key, partition, value in writes
         ]
