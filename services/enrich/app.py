@@ -29,7 +29,7 @@ import orjson
 from faust.types import EventT
 from faust.web import Request, Response, View
 
-from services.common import metrics
+from services.common import failpoints, metrics
 from services.common.avro import AvroCodec, SchemaError, codec
 from services.common.clickhouse import Database
 from services.common.faust_state import ChangelogWriter, TableBacking
@@ -244,9 +244,7 @@ async def _insert_with_retry(
     delay, deadline = 0.2, time.monotonic() + max_retry_seconds
     while True:
         try:
-            await asyncio.to_thread(
-                db.insert_columns, table, data, columns, {"insert_deduplication_token": token}
-            )
+            await asyncio.to_thread(_insert, db, table, data, columns, token)
             return True
         except Exception as exc:
             metrics.LOADER_FAILURES.labels(table).inc()
@@ -256,6 +254,12 @@ async def _insert_with_retry(
             log.warning("insert into %s failed (%s); retrying in %.1fs", table, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+
+def _insert(db: Database, table: str, data: list[list[Any]], columns: Sequence[str], token: str) -> None:
+    failpoints.hit("loader.insert.before")
+    db.insert_columns(table, data, columns, {"insert_deduplication_token": token})
+    failpoints.hit("loader.insert.after")  # written, but neither returned nor committed yet
 
 
 def _dedup_token(events: Sequence[EventT]) -> str:
