@@ -111,6 +111,11 @@ class EnrichSettings(CommonSettings):
     enrich_app_id: str = Field("engage-enrich", description="Faust app id = Kafka consumer group.")
     enrich_batch_size: int = Field(1000, description="Max events the enrich agent handles per batch.")
     enrich_batch_seconds: float = Field(0.2, description="Max wait to fill an enrich batch.")
+    enrich_max_text_chars: int = Field(
+        10_000,
+        description="Raw events with longer texts (or otherwise invalid) are dead-lettered; "
+        "keep it >= ingest_max_text_chars.",
+    )
     enrich_web_port: int = Field(6066, description="HTTP port: /metrics, /healthz, /readyz and /query.")
     enrich_web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
     enrich_data_dir: Path = Field(Path("var/enrich"), description="Faust table state directory.")

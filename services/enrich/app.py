@@ -39,7 +39,7 @@ from services.common.keyed_state import Position
 from services.common.settings import EnrichSettings
 from services.enrich.features.engine import FeatureEngine, Stores
 from services.enrich.loader import TARGETS, LoadTarget, to_columns
-from services.enrich.processor import enrich_records
+from services.enrich.processor import enrich_records, invalid_reason
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,14 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
             started = time.perf_counter()
             metrics.events_received("enrich")
             decoded, pending = await decode_batch(events, raw_codec, dlq_topic, "enrich")
+            valid = []
+            for event, raw in decoded:
+                problem = invalid_reason(raw, settings.enrich_max_text_chars)
+                if problem is None:
+                    valid.append((event, raw))
+                else:
+                    pending.append(await dead_letter(dlq_topic, event, "enrich", "invalid_event", problem))
+            decoded = valid
             enriched = enrich_records([record for _, record in decoded])
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
             features = engine.process(enriched, positions, write=changelogs.write)

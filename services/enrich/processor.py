@@ -14,8 +14,23 @@ from typing import Any
 from services.enrich.complaints import complaint_flags
 from services.enrich.language import detect_languages
 from services.enrich.sentiment import load_model
+from services.ingest.canonical import EventValidationError, parse_event
 
 PIPELINE_VERSION = "2"
+
+
+def invalid_reason(record: dict[str, Any], max_text_chars: int) -> str | None:
+    """Why a decoded raw event breaks the canonical event rules (None if it does not).
+
+    Ingest validates before producing, but the raw topic is a contract other producers can write to:
+    an event that decodes yet is invalid (empty ids, an over-long text) is dead-lettered by enrich
+    with the same field-naming message ingest would give, instead of reaching features and analysts.
+    """
+    try:
+        parse_event(record, received_at=record["received_at"], max_text_chars=max_text_chars)
+    except EventValidationError as exc:
+        return str(exc)
+    return None
 
 
 def enrich_records(records: Sequence[dict[str, Any]], now: datetime | None = None) -> list[dict[str, Any]]:

@@ -360,6 +360,16 @@ def _poison(sim: Simulation) -> dict[str, tuple[bytes | None, str]]:
     }
 
 
+def _decodable_but_invalid(sim: Simulation, max_text_chars: int) -> dict[str, tuple[bytes, str]]:
+    """Raw events another producer could write: valid Avro, but breaking the canonical event rules."""
+    raw = codec("social_event")
+    base = parse_event({**sim.events[0], "event_id": "invalid-0"}, received_at=datetime.now(UTC))
+    return {
+        "invalid_long_text": (raw.encode({**base, "text": "x" * (max_text_chars + 1)}), "'text'"),
+        "invalid_empty_brand": (raw.encode({**base, "event_id": "invalid-1", "brand_id": ""}), "'brand_id'"),
+    }
+
+
 def test_poison_oversize_and_invalid_messages_go_to_the_dlq_and_the_rest_is_loaded(
     make_pipeline: PipelineFactory, kafka_bootstrap: str, sim: Simulation
 ) -> None:
@@ -372,6 +382,7 @@ def test_poison_oversize_and_invalid_messages_go_to_the_dlq_and_the_rest_is_load
     asyncio.run(ensure_topics(p.enrich))
     p.start()
     poison = _poison(sim)
+    invalid = _decodable_but_invalid(sim, p.enrich.enrich_max_text_chars)
     for value, reason in poison.values():  # each one really is what the test says it is
         with pytest.raises(DecodeError) as info:
             codec("social_event").decode(value)
@@ -388,6 +399,8 @@ def test_poison_oversize_and_invalid_messages_go_to_the_dlq_and_the_rest_is_load
                     key=name.encode(),
                     partition=i % p.ingest.topic_partitions,
                 )
+            for name, (value, _) in invalid.items():
+                await producer.send_and_wait(p.ingest.topic_raw, value=value, key=name.encode())
             # Bigger than the topic accepts: refused by the broker, so it never reaches a consumer.
             with pytest.raises(MessageSizeTooLargeError):
                 await producer.send_and_wait(p.ingest.topic_raw, value=b"\x00" * (2 << 20), key=b"huge")
@@ -432,8 +445,18 @@ def test_poison_oversize_and_invalid_messages_go_to_the_dlq_and_the_rest_is_load
         got_value, headers = by_key[name.encode()]
         assert (got_value, headers["__dlq.reason"], headers["__dlq.stage"]) == (value, reason, "enrich")
         assert headers["__dlq.topic"] == p.ingest.topic_raw and headers["__dlq.detail"]
-    invalid = [header_dict(m.headers) for m in dead if not m.key]
-    assert [(h["__dlq.reason"], h["__dlq.stage"]) for h in invalid] == [("invalid_event", "ingest.api")]
-    assert "longer than" in invalid[0]["__dlq.detail"]
-    assert Counter(h["__dlq.reason"] for _, h in by_key.values()) == Counter(r for _, r in poison.values())
-    assert len(dead) == len(poison) + 1
+    for name, (value, field_name) in invalid.items():  # decodable but invalid: enrich names the field
+        got_value, headers = by_key[name.encode()]
+        assert (got_value, headers["__dlq.reason"], headers["__dlq.stage"]) == (
+            value,
+            "invalid_event",
+            "enrich",
+        )
+        assert field_name in headers["__dlq.detail"]
+    rejected = [header_dict(m.headers) for m in dead if not m.key]
+    assert [(h["__dlq.reason"], h["__dlq.stage"]) for h in rejected] == [("invalid_event", "ingest.api")]
+    assert "longer than" in rejected[0]["__dlq.detail"]
+    assert Counter(h["__dlq.reason"] for _, h in by_key.values()) == Counter(
+        [r for _, r in poison.values()] + ["invalid_event"] * len(invalid)
+    )
+    assert len(dead) == len(poison) + len(invalid) + 1

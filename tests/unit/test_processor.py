@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 from services.common.avro import codec
 from services.enrich.loader import EVENT_COLUMNS, to_columns
-from services.enrich.processor import PIPELINE_VERSION, enrich_records
+from services.enrich.processor import PIPELINE_VERSION, enrich_records, invalid_reason
 from tests.factories import make_social_event
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -28,3 +28,12 @@ def test_columns_follow_the_table_order() -> None:
     assert len(columns) == len(EVENT_COLUMNS)
     assert columns[EVENT_COLUMNS.index("event_id")] == ["a", "b"]
     assert columns[EVENT_COLUMNS.index("enriched_at")] == [NOW, NOW]
+
+
+def test_invalid_reason_names_the_field_of_a_decodable_but_invalid_event() -> None:
+    record = codec("social_event").decode(codec("social_event").encode(make_social_event(text="hello")))
+    assert invalid_reason(record, max_text_chars=100) is None
+    too_long = invalid_reason({**record, "text": "x" * 101}, max_text_chars=100)
+    assert too_long is not None and "'text'" in too_long and "longer than 100" in too_long
+    no_id = invalid_reason({**record, "event_id": " "}, max_text_chars=100)
+    assert no_id is not None and "'event_id'" in no_id
