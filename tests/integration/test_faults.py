@@ -50,8 +50,8 @@ from tests.integration.groundtruth_checks import (
     loaded_events,
     q,
 )
+from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
-from tests.integration.test_ingest_api import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

@@ -7,17 +7,14 @@ The app runs in-process under uvicorn on a free port (its own thread and event l
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaConsumer
 
 from services.common.avro import codec
@@ -29,6 +26,7 @@ from services.ingest.api import create_app
 from services.ingest.pseudonym import is_pseudonym, pseudonymise
 from services.ingest.webhooks import signatures as sig
 from services.stack import wait_drained
+from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -45,27 +43,6 @@ SECRETS: dict[str, Any] = {
 KEY = SECRETS["pseudonym_key"].encode()
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PAGE = "page-1"
-
-
-@contextmanager
-def serve(settings: IngestSettings) -> Iterator[str]:
-    """Run the app under uvicorn in a thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -21,13 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 
 from services.common.kafka_local import free_port
-from services.common.settings import REPO_ROOT, IngestSettings
-from services.ingest.api import create_app
+from services.common.settings import REPO_ROOT
 from services.ingest.demo import demo_events
+from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -116,27 +113,6 @@ def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
-@contextmanager
-def serve_ingest(settings: IngestSettings) -> Iterator[str]:
-    """The ingest API under uvicorn in a thread, as ``engage ingest serve`` runs it; yields host:port."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-
-
 @pytest.fixture(scope="module")
 def prometheus_binary() -> str:
     path = shutil.which("prometheus")
@@ -156,7 +132,8 @@ def stack(
     pipeline.start()
     ingest = pipeline.ingest.model_copy(update={"ingest_tokens": TOKEN, "ingest_max_batch": 1000})
     try:
-        with serve_ingest(ingest) as ingest_addr:
+        with serve(ingest) as ingest_url:
+            ingest_addr = ingest_url.removeprefix("http://")
             (root / "prom").mkdir()
             prom = Prometheus(
                 prometheus_binary,
