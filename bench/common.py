@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -105,3 +106,13 @@ def write_report(path: Path, report: dict[str, object], headline: str) -> None:
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     print(f"\n{headline} ({path})")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 60) -> None:
+    """SIGTERM, wait ``grace`` seconds for a clean shutdown, then SIGKILL."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -35,7 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import broker, machine, pipeline_settings, write_report  # noqa: E402
+from bench.common import broker, machine, pipeline_settings, stop_process, write_report  # noqa: E402
 from services.common.kafka import consumer_lag, ensure_topics  # noqa: E402
 from services.common.settings import EnrichSettings, to_env  # noqa: E402
 from services.ingest.cli_simulate import produce_events  # noqa: E402
@@ -147,12 +147,7 @@ def enrich_worker(
                 time.sleep(0.1)
             yield proc, time.monotonic()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+            stop_process(proc)
 
 
 def run_backlog(

@@ -30,7 +30,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import broker, machine, write_report  # noqa: E402
+from bench.common import broker, machine, stop_process, write_report  # noqa: E402
 from services.common.kafka import ensure_topics  # noqa: E402
 from services.common.kafka_local import free_port  # noqa: E402
 from services.common.settings import IngestSettings, to_env  # noqa: E402
@@ -61,12 +61,7 @@ def server(settings: IngestSettings, port: int) -> Iterator[str]:
             raise RuntimeError("ingest serve not ready in 60 s")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc, grace=30)
 
 
 def batch_body(client: int, seq: int, size: int) -> bytes:

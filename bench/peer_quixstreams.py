@@ -29,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import stop_process  # noqa: E402
 from services.common.settings import EnrichSettings, to_env  # noqa: E402
 
 COMMIT_INTERVAL_S = 2.8  # faust's default commit interval, which the enrich worker uses
@@ -190,12 +191,7 @@ def _terminating(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[byt
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ Every field is present and timestamps are tz-aware UTC truncated to milliseconds
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -203,3 +204,14 @@ META_COMMENT_PAYLOAD = {
         }
     ],
 }
+
+
+FACTORIES: dict[str, Callable[..., dict[str, Any]]] = {
+    "social_event": make_social_event,
+    "enriched_event": make_enriched_event,
+    "alert": make_alert,
+    "post_virality": make_post_virality,
+    "follower_funnel": make_follower_funnel,
+    "brand_backlog": make_brand_backlog,
+}
+"""A valid record per registered Avro subject."""

@@ -7,8 +7,6 @@ second and also loads the chart's alerting rules, so the rules are evaluated aga
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +24,7 @@ from services.common.settings import REPO_ROOT
 from services.ingest.demo import demo_events
 from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
+from tests.tools import require_binary
 
 pytestmark = pytest.mark.integration
 
@@ -115,12 +114,7 @@ def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
 
 @pytest.fixture(scope="module")
 def prometheus_binary() -> str:
-    path = shutil.which("prometheus")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("prometheus missing in CI (apt-get install prometheus)")
-        pytest.skip("prometheus not installed (apt-get install prometheus)")
-    return path
+    return require_binary("prometheus", package="prometheus")
 
 
 @pytest.fixture(scope="module")

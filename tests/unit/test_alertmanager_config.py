@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
 from services.common.settings import REPO_ROOT
+from tests.tools import require_binary
 
 CONFIG = REPO_ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
-AMTOOL = shutil.which("amtool")
 
 
 @pytest.fixture
 def amtool() -> str:
-    if AMTOOL is None:
-        if os.environ.get("CI"):
-            pytest.fail("amtool missing in CI (.ci/run installs prometheus-alertmanager)")
-        pytest.skip("amtool not installed (apt-get install prometheus-alertmanager)")
-    return AMTOOL
+    return require_binary("amtool", package="prometheus-alertmanager")
 
 
 def test_config_is_valid(amtool: str) -> None:

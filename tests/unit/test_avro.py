@@ -26,23 +26,13 @@ from services.common.avro import (
     resolution_fingerprint,
 )
 from tests.factories import (
+    FACTORIES,
     make_alert,
-    make_brand_backlog,
     make_enriched_event,
-    make_follower_funnel,
-    make_post_virality,
     make_social_event,
     utc_ms,
 )
 
-FACTORIES = {
-    "social_event": make_social_event,
-    "enriched_event": make_enriched_event,
-    "alert": make_alert,
-    "post_virality": make_post_virality,
-    "follower_funnel": make_follower_funnel,
-    "brand_backlog": make_brand_backlog,
-}
 REQUIRED_SOCIAL = {
     "event_id": "e-1",
     "platform": "x",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,23 +22,8 @@ from hypothesis import strategies as st
 from services.common.avro import HEADER_SIZE, AvroCodec, DecodeError, SchemaRegistry, codec
 from services.common.dlq import header_dict
 from services.common.faust_web import decode_batch
-from tests.factories import (
-    make_alert,
-    make_brand_backlog,
-    make_enriched_event,
-    make_follower_funnel,
-    make_post_virality,
-    make_social_event,
-)
+from tests.factories import FACTORIES, make_enriched_event
 
-FACTORIES: dict[str, Callable[..., dict[str, Any]]] = {
-    "social_event": make_social_event,
-    "enriched_event": make_enriched_event,
-    "alert": make_alert,
-    "post_virality": make_post_virality,
-    "follower_funnel": make_follower_funnel,
-    "brand_backlog": make_brand_backlog,
-}
 SUBJECTS = sorted(FACTORIES)
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -7,7 +7,6 @@ severity, and a ``runbook_url`` pointing at a section of ``docs/runbook.md``.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from services.common.settings import REPO_ROOT
+from tests.tools import require_binary
 
 RULES = REPO_ROOT / "deploy" / "helm" / "engage" / "files" / "prometheus-rules.yml"
 TESTS_DIR = REPO_ROOT / "deploy" / "prometheus" / "tests"
@@ -97,12 +97,7 @@ def test_every_alerting_rule_has_firing_and_quiet_test_cases() -> None:
 
 @pytest.fixture
 def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool missing in CI (apt-get install prometheus)")
-        pytest.skip("promtool not installed (apt-get install prometheus)")
-    return path
+    return require_binary("promtool", package="prometheus")
 
 
 def test_promtool_check_rules(promtool: str) -> None:
