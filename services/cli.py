@@ -156,10 +156,9 @@ def _setup_logging(level: str) -> None:
 @enrich_app.command("worker")
 def enrich_worker() -> None:
     """Run the enrich worker; with the loader enabled it owns ClickHouse writes (and chDB queries)."""
-    import faust
 
     from services.common.clickhouse import ChdbPathBusy, Database, connect
-    from services.common.kafka import ensure_topics
+    from services.common.kafka import ensure_topics, run_worker
     from services.common.migrations import migrate as run_migrations
     from services.common.settings import EnrichSettings
     from services.enrich.app import create_app
@@ -176,7 +175,7 @@ def enrich_worker() -> None:
         db.advertise(f"http://{settings.enrich_web_host}:{settings.enrich_web_port}/query")
     faust_app = create_app(settings, db)
     try:
-        faust.Worker(faust_app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+        run_worker(faust_app, settings.log_level)
     finally:
         if db is not None:
             db.close()
@@ -185,15 +184,14 @@ def enrich_worker() -> None:
 @alerts_app.command("worker")
 def alerts_worker() -> None:
     """Run the alerts worker."""
-    import faust
 
     from services.alerts.app import create_app
-    from services.common.kafka import ensure_topics
+    from services.common.kafka import ensure_topics, run_worker
     from services.common.settings import AlertsSettings
 
     settings = AlertsSettings()
     asyncio.run(ensure_topics(settings))
-    faust.Worker(create_app(settings), loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    run_worker(create_app(settings), settings.log_level)
 
 
 # --- Ingest -------------------------------------------------------------------------------------

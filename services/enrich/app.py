@@ -21,6 +21,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,7 @@ from faust.web import Request, Response, View
 
 from services.common import failpoints, metrics
 from services.common.avro import AvroCodec, SchemaError, codec
+from services.common.batch_send import OutputBatch
 from services.common.clickhouse import Database
 from services.common.faust_state import ChangelogWriter, TableBacking
 from services.common.faust_web import add_health_views, dead_letter, decode_batch, take_events
@@ -67,20 +69,20 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
     alerts_topic = raw_topic_of(settings.topic_alerts)
     dlq_topic = raw_topic_of(settings.topic_dlq)
     loader_dlq_topic = raw_topic_of(settings.topic_loader_dlq)
-    # (topic, codec, key of a snapshot row) per feature snapshot kind.
-    snapshot_outputs: dict[str, tuple[Any, AvroCodec, Any]] = {
+    # (topic name, codec, key of a snapshot row) per feature snapshot kind.
+    snapshot_outputs: dict[str, tuple[str, AvroCodec, Any]] = {
         "posts": (
-            raw_topic_of(settings.topic_post_virality),
+            settings.topic_post_virality,
             codec("post_virality"),
             lambda r: f"{r['brand_id']}|{r['post_id']}",
         ),
         "funnels": (
-            raw_topic_of(settings.topic_follower_funnel),
+            settings.topic_follower_funnel,
             codec("follower_funnel"),
             lambda r: f"{r['brand_id']}|{r['actor_id']}",
         ),
         "brands": (
-            raw_topic_of(settings.topic_brand_backlog),
+            settings.topic_brand_backlog,
             codec("brand_backlog"),
             lambda r: r["brand_id"],
         ),
@@ -103,6 +105,7 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
         ):
             started = time.perf_counter()
             metrics.events_received("enrich")
+            out = OutputBatch(app.producer)
             decoded, pending = await decode_batch(events, raw_codec, dlq_topic, "enrich")
             valid = []
             for event, raw in decoded:
@@ -115,37 +118,36 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
             enriched = enrich_records([record for _, record in decoded])
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
             features = engine.process(enriched, positions, write=changelogs.write)
-            pending.extend(await changelogs.send())
+            changelogs.queue(out)
+            seen: Counter[tuple[str, str]] = Counter()
+            sent: Counter[tuple[str, str]] = Counter()
             for (event, raw), record, extra in zip(decoded, enriched, features.event_features, strict=True):
-                metrics.EVENTS_IN.labels("enrich", raw["platform"], raw["event_type"]).inc()
+                labels = (raw["platform"], raw["event_type"])
+                seen[labels] += 1
                 record.update(extra)
                 try:
                     value = enriched_codec.encode(record)
                 except SchemaError as exc:
                     pending.append(await dead_letter(dlq_topic, event, "enrich", "schema", str(exc)))
                     continue
-                pending.append(
-                    await enriched_topic.send(
-                        key=event.message.key,
-                        value=value,
-                        timestamp=record["occurred_at"].timestamp(),
-                        force=True,
-                    )
-                )
-                metrics.EVENTS_OUT.labels("enrich", raw["platform"], raw["event_type"]).inc()
+                out.add(settings.topic_enriched, event.message.key, value)
+                sent[labels] += 1
             for kind, rows in (
                 ("posts", features.posts),
                 ("funnels", features.funnels),
                 ("brands", features.brands),
             ):
-                topic, row_codec, key_of = snapshot_outputs[kind]
+                topic_name, row_codec, key_of = snapshot_outputs[kind]
                 for row in rows:
-                    pending.append(
-                        await topic.send(key=key_of(row).encode(), value=row_codec.encode(row), force=True)
-                    )
+                    out.add(topic_name, key_of(row).encode(), row_codec.encode(row))
                 metrics.FEATURE_SNAPSHOTS.labels(kind).inc(len(rows))
+            pending.extend(await out.send())
             # Wait for Kafka to acknowledge every output before the batch is acked (and committed).
             await asyncio.gather(*pending)
+            for labels, n in seen.items():
+                metrics.EVENTS_IN.labels("enrich", *labels).inc(n)
+            for labels, n in sent.items():
+                metrics.EVENTS_OUT.labels("enrich", *labels).inc(n)
             metrics.PROCESSING_SECONDS.labels("enrich").observe(time.perf_counter() - started)
 
     if settings.loader_enabled:
@@ -202,9 +204,9 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
 
         loader_agent(enriched_topic, TARGETS["enriched_event"])
         loader_agent(alerts_topic, TARGETS["alert"])
-        loader_agent(snapshot_outputs["posts"][0], TARGETS["post_virality"])
-        loader_agent(snapshot_outputs["funnels"][0], TARGETS["follower_funnel"])
-        loader_agent(snapshot_outputs["brands"][0], TARGETS["brand_backlog"])
+        loader_agent(raw_topic_of(settings.topic_post_virality), TARGETS["post_virality"])
+        loader_agent(raw_topic_of(settings.topic_follower_funnel), TARGETS["follower_funnel"])
+        loader_agent(raw_topic_of(settings.topic_brand_backlog), TARGETS["brand_backlog"])
 
         @app.page("/query")
         class Query(View):
