@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import broker, machine, pipeline_settings, stop_process, write_report  # noqa: E402
 from services.common.kafka import consumer_lag, ensure_topics  # noqa: E402
 from services.common.settings import EnrichSettings, to_env  # noqa: E402
+from services.enrich.load_consumer import loader_group  # noqa: E402
 from services.ingest.cli_simulate import produce_events  # noqa: E402
 from services.ingest.simulator import SimulationConfig, simulate  # noqa: E402
 
@@ -151,19 +152,49 @@ def enrich_worker(
 
 
 def run_backlog(
-    enrich: EnrichSettings, events: int, log_path: Path, profile: Path | None = None
+    enrich: EnrichSettings, events: int, log_path: Path, profile: Path | None = None, loader: bool = True
 ) -> dict[str, float]:
     """Time the worker over a backlog of ``events`` already in the raw topic (fresh group and chDB).
 
-    ``enrich_eps``: events / (ready → every raw offset committed). ``load_rows_per_s``: rows in the
-    ``events`` table (checked to be every event, once) / (ready → every loaded topic committed).
+    ``enrich_eps``: events / (ready → every raw offset committed). With ``loader``,
+    ``load_rows_per_s``: rows in the ``events`` table (checked to be every event, once) / (ready →
+    every loaded topic committed). Without it the worker only enriches — the work the peer and the
+    ceiling do — into output topics of its own, so a later run with the loader is not disturbed.
     """
+    if not loader:
+        suffix = "noload"
+        enrich = enrich.model_copy(
+            update={
+                "loader_enabled": False,
+                "enrich_app_id": f"{enrich.enrich_app_id}-{suffix}",
+                "enrich_data_dir": enrich.enrich_data_dir.with_name(
+                    f"{enrich.enrich_data_dir.name}-{suffix}"
+                ),
+                **{
+                    name: f"{getattr(enrich, name)}.{suffix}"
+                    for name in (
+                        "topic_enriched",
+                        "topic_post_virality",
+                        "topic_follower_funnel",
+                        "topic_brand_backlog",
+                    )
+                },
+            }
+        )
     with enrich_worker(enrich, log_path) as (proc, ready), py_spy(proc.pid, profile):
         group = enrich.enrich_app_id
         try:
             enriched = asyncio.run(wait_committed(enrich, group, [enrich.topic_raw]))
+            if not loader:
+                return {
+                    "events": events,
+                    "enrich_s": round(enriched - ready, 2),
+                    "enrich_eps": round(events / (enriched - ready)),
+                }
             loaded = asyncio.run(
-                wait_committed(enrich, group, [enrich.topic_enriched, *enrich.feature_topics()])
+                wait_committed(
+                    enrich, loader_group(enrich), [enrich.topic_enriched, *enrich.feature_topics()]
+                )
             )
         except Stalled as exc:
             raise Stalled(
@@ -189,7 +220,23 @@ def run_once(bootstrap: str, events: list[dict[str, object]]) -> dict[str, float
         ingest, enrich = pipeline_settings(bootstrap, tmp, "bench-enrich")
         asyncio.run(ensure_topics(enrich))
         accepted, _ = asyncio.run(produce_events(ingest, events))
-        return run_backlog(enrich, accepted, tmp / "enrich.log")
+        return enrich_and_load(enrich, accepted, tmp)
+
+
+def enrich_and_load(
+    enrich: EnrichSettings, events: int, tmp: Path, profile: Path | None = None
+) -> dict[str, float]:
+    """The worker twice over the same backlog: enriching only (``enrich_eps``), then with its loader
+    (``enrich_with_loader_eps``, ``load_rows_per_s``)."""
+    alone = run_backlog(enrich, events, tmp / "enrich-noload.log", profile, loader=False)
+    loaded = run_backlog(enrich, events, tmp / "enrich.log")
+    return {
+        **loaded,
+        "enrich_eps": alone["enrich_eps"],
+        "enrich_s": alone["enrich_s"],
+        "enrich_with_loader_eps": loaded["enrich_eps"],
+        "enrich_with_loader_s": loaded["enrich_s"],
+    }
 
 
 def main() -> None:
@@ -208,11 +255,12 @@ def main() -> None:
             print(f"run {i + 1}: {runs[-1]}", flush=True)
     report = {
         "benchmark": "enrich_worker",
-        "what": "backlog of simulated events through `engage enrich worker` (all features + loader)",
+        "what": "simulated backlog through `engage enrich worker`, enriching only and with its loader",
         "simulated_hours": args.hours,
         "events": len(events),
         "repeat": args.repeat,
         "enrich_eps": statistics.median(r["enrich_eps"] for r in runs),
+        "enrich_with_loader_eps": statistics.median(r["enrich_with_loader_eps"] for r in runs),
         "load_eps": statistics.median(r["load_rows_per_s"] for r in runs),
         "runs": runs,
         "broker": "given" if args.bootstrap else "local KRaft (started by the benchmark)",

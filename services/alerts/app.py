@@ -116,7 +116,7 @@ def create_app(settings: AlertsSettings) -> faust.App:
             changelogs.queue(out)  # before any await: the writes of concurrent agents stay theirs
             # Blocks (retrying) until every sink accepted: the batch is acked only after delivery.
             await deliverer.deliver(list(batch.values()))
-            await asyncio.gather(*(await out.send()))
+            await asyncio.gather(*(await changelogs.publish(out)))
             metrics.ALERTS_ACTIVE.set(sum(1 for v in active.data.values() if v is not None))
 
     @app.timer(interval=settings.alert_resend_seconds)

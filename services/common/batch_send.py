@@ -67,9 +67,12 @@ class OutputBatch:
         for topic, items in messages.items():
             partitions = sorted(await producer.partitions_for(topic))
             by_partition: dict[int, list[tuple[bytes | None, bytes | None, Headers]]] = defaultdict(list)
+            partition_of: dict[bytes | None, int] = {}  # keys repeat (events are keyed by brand)
             for partition, key, value, headers in items:
                 if partition is None:
-                    partition = self._partitioner(key, partitions, partitions)
+                    partition = partition_of.get(key)
+                    if partition is None:
+                        partition = partition_of[key] = self._partitioner(key, partitions, partitions)
                 by_partition[partition].append((key, value, headers))
             for partition, records in by_partition.items():
                 futures.extend(

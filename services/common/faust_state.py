@@ -10,6 +10,7 @@ committed) only once the state it produced is durable.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
@@ -54,6 +55,7 @@ class ChangelogWriter:
     def __init__(self, tables: dict[str, Any]) -> None:
         self.tables = tables
         self._writes: list[tuple[Any, str, int, Any]] = []
+        self._lock = asyncio.Lock()
 
     def write(self, table: str, key: str, partition: int, value: Any) -> None:
         t = self.tables[table]
@@ -73,7 +75,17 @@ class ChangelogWriter:
     async def send(self, out: OutputBatch) -> list[Any]:
         """Queue the writes and send everything in ``out``; returns the delivery futures."""
         self.queue(out)
-        return await out.send()
+        return await self.publish(out)
+
+    async def publish(self, out: OutputBatch) -> list[Any]:
+        """Send ``out`` (holding queued writes) after the batches queued before it were handed over.
+
+        Several agents may write the same key; handing a batch to the producer can wait (a partition
+        takes one record batch at a time), so without this the changelog could receive an agent's
+        older value after another's newer one, and a restore would bring back the older.
+        """
+        async with self._lock:
+            return await out.send()
 
 
 def _persisted_offset_hook(table: Any, topic: str) -> Callable[[int, int], None]:

@@ -371,6 +371,11 @@ class LocalKafka:
     def is_running(self) -> bool:
         """True if the pid file names a live java process running this data dir's broker."""
         pid = self.pid()
+        if pid is not None and self._proc is not None and self._proc.pid == pid and self._proc.poll() is None:
+            # Started by this object and not exited: no need to read /proc/<pid>/cmdline, which can
+            # come back empty while the JVM starts on a loaded machine (and made startup "fail"
+            # and the broker leak, as stop() then did not signal it).
+            return True
         return pid is not None and self._is_our_java(pid)
 
     # lifecycle ---------------------------------------------------------------------------
