@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,18 +147,9 @@ def faust_app(
 
 
 def run_worker(app: faust.App, loglevel: str) -> None:
-    """Run ``app`` as a faust worker (blocks until it stops); SIGUSR1 logs every asyncio task's stack."""
-    signal.signal(signal.SIGUSR1, lambda *_: _log_tasks(app))
+    """Run ``app`` as a faust worker (blocks until it stops). Like every mode worker it writes the
+    stack of each thread and asyncio task to stderr on SIGUSR1."""
     _ServiceWorker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
-
-
-def _log_tasks(app: faust.App) -> None:
-    """What each task of the worker is waiting on: for a worker that is alive but makes no progress."""
-    out = io.StringIO()
-    tasks = asyncio.all_tasks(app.loop)
-    for task in tasks:
-        task.print_stack(limit=12, file=out)
-    log.warning("%d asyncio tasks (SIGUSR1):\n%s", len(tasks), out.getvalue())
 
 
 class _ServiceWorker(faust.Worker):
