@@ -159,17 +159,21 @@ async def wait_drained(
         groups[loader_group(enrich)] = list(loaded_topics(enrich))
     deadline = time.monotonic() + timeout
     clean = 0
-    total = -1
+    behind: dict[str, int] = {}
     while time.monotonic() < deadline:
-        total = 0
+        behind = {}
         for group, topics in groups.items():
             lag = await consumer_lag(enrich, group, topics)
-            total += sum(lag.values())
-        clean = clean + 1 if total == 0 else 0
+            behind.update({f"{group} {topic}": n for topic, n in lag.items() if n})
+        clean = clean + 1 if not behind else 0
         if clean >= settle_checks:
             return {"lag": 0}
         await asyncio.sleep(1.0)
-    raise StackError(f"pipeline did not drain within {timeout:.0f}s (lag {total})")
+    raise StackError(
+        f"pipeline did not drain within {timeout:.0f}s (lag {sum(behind.values())}: "
+        + ", ".join(f"{k} {n}" for k, n in sorted(behind.items()))
+        + ")"
+    )
 
 
 def worker_env(settings: CommonSettings) -> dict[str, str]:
