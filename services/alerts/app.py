@@ -23,7 +23,6 @@ from services.alerts.engine import AlertEngine
 from services.alerts.spike import SpikeConfig
 from services.common import metrics
 from services.common.avro import AvroCodec, codec
-from services.common.batch_send import OutputBatch
 from services.common.faust_state import ChangelogWriter, TableBacking
 from services.common.faust_web import add_health_views, decode_batch, take_events
 from services.common.kafka import faust_app
@@ -76,7 +75,7 @@ def create_app(settings: AlertsSettings) -> faust.App:
             decoded, pending = await decode_batch(events, decoder, dlq_topic, "alerts")
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
             alerts = process([r for _, r in decoded], positions, write=changelogs.write)
-            pending.extend(await changelogs.send(OutputBatch(app.producer)))
+            pending.extend(await changelogs.send_each())
             for alert in alerts:
                 pending.append(await _publish(alerts_topic, alert_codec, alert))
                 if alert["status"] == "firing":
@@ -105,7 +104,6 @@ def create_app(settings: AlertsSettings) -> faust.App:
             decoded, dead = await decode_batch(events, alert_codec, dlq_topic, "alerts.deliver")
             await asyncio.gather(*dead)
             batch: dict[str, dict[str, Any]] = {}
-            out = OutputBatch(app.producer)
             for _, alert in decoded:
                 batch[f"{alert['alert_id']}|{alert['status']}"] = alert
                 key = alert["alert_id"]
@@ -113,10 +111,9 @@ def create_app(settings: AlertsSettings) -> faust.App:
                     changelogs.write("active", key, 0, alert_codec.encode(alert).hex())
                 elif active.data.get(key) is not None:
                     changelogs.write("active", key, 0, None)
-            changelogs.queue(out)  # before any await: the writes of concurrent agents stay theirs
             # Blocks (retrying) until every sink accepted: the batch is acked only after delivery.
             await deliverer.deliver(list(batch.values()))
-            await asyncio.gather(*(await changelogs.publish(out)))
+            await asyncio.gather(*(await changelogs.send_each()))
             metrics.ALERTS_ACTIVE.set(sum(1 for v in active.data.values() if v is not None))
 
     @app.timer(interval=settings.alert_resend_seconds)

@@ -10,7 +10,6 @@ committed) only once the state it produced is durable.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
@@ -45,7 +44,8 @@ class TableBacking(MutableMapping[str, Any]):
 
 
 class ChangelogWriter:
-    """Collects a batch's state writes; :meth:`queue` adds them to the batch's outputs.
+    """Collects a batch's state writes; :meth:`queue` adds them to the batch's outputs (enrich, one
+    agent), :meth:`send_each` sends them one by one (alerts, several agents on one table).
 
     Values are serialized exactly as the table's own changelog sends would be (faust restores them),
     and each delivered record batch advances the table's persisted changelog offset, as faust's
@@ -55,7 +55,6 @@ class ChangelogWriter:
     def __init__(self, tables: dict[str, Any]) -> None:
         self.tables = tables
         self._writes: list[tuple[Any, str, int, Any]] = []
-        self._lock = asyncio.Lock()
 
     def write(self, table: str, key: str, partition: int, value: Any) -> None:
         t = self.tables[table]
@@ -72,20 +71,22 @@ class ChangelogWriter:
             out.add(name, k, v, partition=partition)
             out.on_delivered(name, _persisted_offset_hook(t, name))
 
-    async def send(self, out: OutputBatch) -> list[Any]:
-        """Queue the writes and send everything in ``out``; returns the delivery futures."""
-        self.queue(out)
-        return await self.publish(out)
+    async def send_each(self) -> list[Any]:
+        """Publish the writes with one faust send each, in write order; returns the delivery futures.
 
-    async def publish(self, out: OutputBatch) -> list[Any]:
-        """Send ``out`` (holding queued writes) after the batches queued before it were handed over.
-
-        Several agents may write the same key; handing a batch to the producer can wait (a partition
-        takes one record batch at a time), so without this the changelog could receive an agent's
-        older value after another's newer one, and a restore would bring back the older.
+        The alerts worker's path: its four agents share the writer, and faust's per-message sends keep
+        the behaviour its fault tests were built on (the batched path is for the enrich agent).
         """
-        async with self._lock:
-            return await out.send()
+        writes, self._writes = self._writes, []
+        # force=True: without it faust attaches a send made while an event is current to that event
+        # and publishes it only when the event's offset is committed, but the agents wait for these
+        # futures before acking the batch, so the commit (and the worker) would wait forever.
+        return [
+            await t.changelog_topic.send(
+                key=key, value=value, partition=partition, callback=t._on_changelog_sent, force=True
+            )
+            for t, key, partition, value in writes
+        ]
 
 
 def _persisted_offset_hook(table: Any, topic: str) -> Callable[[int, int], None]:

@@ -13,7 +13,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from services.common.faust_consumer import use_eager_delivery
 from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -142,7 +141,6 @@ def faust_app(
         web_host=web_host,
         **faust_broker_kwargs(settings),  # type: ignore[arg-type]
     )
-    use_eager_delivery(app)
     return app
 
 
