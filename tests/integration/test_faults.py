@@ -183,18 +183,23 @@ def failures_total(p: Pipeline) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
+def sigkill_and_restart(p: Pipeline, worker: str) -> Callable[[], Awaitable[None]]:
+    """The fault: SIGKILL ``worker`` (no shutdown at all), then start it again a second later."""
+
+    async def fault() -> None:
+        p.stop(worker, sig=signal.SIGKILL)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(p.start, (worker,))
+
+    return fault
+
+
 def test_sigkill_enrich_mid_stream_loses_and_duplicates_nothing(
     make_pipeline: PipelineFactory, kafka_bootstrap: str, sim: Simulation
 ) -> None:
     p = make_pipeline(kafka_bootstrap)
     p.start()
-
-    async def kill_and_restart() -> None:
-        p.stop("enrich", sig=signal.SIGKILL)
-        await asyncio.sleep(1.0)
-        await asyncio.to_thread(p.start, ("enrich",))
-
-    run_with_fault(p, sim.events, kill_and_restart)
+    run_with_fault(p, sim.events, sigkill_and_restart(p, "enrich"))
     drain(p)
     assert_equals_ground_truth(p, sim)
 
@@ -231,13 +236,7 @@ def test_sigkill_alerts_mid_stream_keeps_its_signals_and_duplicates_no_alert(
 ) -> None:
     p = make_pipeline(kafka_bootstrap)
     p.start()
-
-    async def kill_and_restart() -> None:
-        p.stop("alerts", sig=signal.SIGKILL)
-        await asyncio.sleep(1.0)
-        await asyncio.to_thread(p.start, ("alerts",))
-
-    run_with_fault(p, sim.events, kill_and_restart)
+    run_with_fault(p, sim.events, sigkill_and_restart(p, "alerts"))
     drain(p)
     assert_equals_ground_truth(p, sim)
     # The restarted worker carried on from its changelog: every brand's signal state (counts, buckets,
