@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from services.common.settings import CommonSettings
+from services.common.taskdump import format_tasks
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,13 @@ class _ServiceWorker(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
         super().on_setup_root_logger(logger, level)
+
+    async def _cry(self) -> None:
+        """SIGUSR1: mode's dump of every thread and task, then each task's await chain to the
+        innermost future (mode shows only the outermost frame of a task)."""
+        await super()._cry()
+        print("--- asyncio await chains ---", file=self.stderr)
+        print(format_tasks(), file=self.stderr, flush=True)
 
 
 def faust_broker_kwargs(settings: CommonSettings) -> dict[str, object]:

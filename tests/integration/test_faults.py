@@ -44,7 +44,7 @@ from services.common.settings import CommonSettings
 from services.ingest.canonical import parse_event
 from services.ingest.cli_simulate import produce_events
 from services.ingest.simulator import Simulation, SimulationConfig, simulate
-from services.stack import wait_drained
+from services.stack import StackError, wait_drained
 from tests.integration.groundtruth_checks import (
     assert_equals_ground_truth,
     loaded_events,
@@ -97,7 +97,16 @@ def make_pipeline(
 
 
 def drain(p: Pipeline) -> None:
-    asyncio.run(wait_drained(p.enrich, p.alerts, timeout=DRAIN_TIMEOUT))
+    try:
+        asyncio.run(wait_drained(p.enrich, p.alerts, timeout=DRAIN_TIMEOUT))
+    except StackError as exc:
+        # A worker that is up but stuck: its own dump of where every task waits says why.
+        for proc in p.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGUSR1)
+        time.sleep(3)
+        dumps = "\n\n".join(f"--- {name}.log ---\n{p.log_tail(name, 400)}" for name in p.procs)
+        raise AssertionError(f"{exc}\n{dumps}") from exc
 
 
 async def _wait_loaded(p: Pipeline, at_least: int, timeout: float = 120.0) -> int:

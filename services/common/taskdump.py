@@ -1,0 +1,70 @@
+"""Where every asyncio task is waiting, down to the innermost await.
+
+``Task.print_stack`` shows only a task's outermost coroutine frame, which for a stalled worker says
+"the agent is parked" and nothing about on what. Following ``cr_await`` (and generators'
+``gi_yieldfrom``/``ag_await``) down to the awaited future names the actual wait: a send future, an
+event, a queue. Running async generators are listed separately, because the object an ``async for``
+awaits does not link back to its generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import types
+from collections.abc import Iterator
+from typing import Any
+
+_MAX_DEPTH = 64
+
+
+def _frame_of(obj: Any) -> types.FrameType | None:
+    for attr in ("cr_frame", "ag_frame", "gi_frame"):
+        frame = getattr(obj, attr, None)
+        if frame is not None:
+            return frame  # type: ignore[no-any-return]
+    return None
+
+
+def _awaited_by(obj: Any) -> Any:
+    for attr in ("cr_await", "ag_await", "gi_yieldfrom"):
+        inner = getattr(obj, attr, None)
+        if inner is not None:
+            return inner
+    return None
+
+
+def await_chain(obj: Any) -> Iterator[str]:
+    """One line per link from ``obj`` (a coroutine or generator) to what it finally waits on."""
+    for _ in range(_MAX_DEPTH):
+        if obj is None:
+            return
+        frame = _frame_of(obj)
+        if frame is not None:
+            code = frame.f_code
+            yield f"{code.co_filename}:{frame.f_lineno} in {code.co_name}"
+        elif isinstance(obj, asyncio.Future):
+            yield f"waits on {obj!r}"
+            return
+        else:
+            yield f"waits on {type(obj).__name__}"
+        obj = _awaited_by(obj)
+
+
+def format_tasks() -> str:
+    """Every task of the running loop and every suspended async generator, with its await chain."""
+    lines: list[str] = []
+    for task in sorted(asyncio.all_tasks(), key=lambda t: t.get_name()):
+        lines.append(f"task {task.get_name()} ({'done' if task.done() else 'pending'}):")
+        lines.extend(f"    {link}" for link in await_chain(task.get_coro()))
+        # A coroutine awaiting a future holds only the future's iterator; the task knows the future.
+        waiter = getattr(task, "_fut_waiter", None)
+        if waiter is not None:
+            lines.append(f"    task waits on {waiter!r}")
+    generators = [o for o in gc.get_objects() if isinstance(o, types.AsyncGeneratorType)]
+    for gen in generators:
+        if gen.ag_frame is None:
+            continue
+        lines.append(f"async generator {gen.__qualname__}:")
+        lines.extend(f"    {link}" for link in await_chain(gen))
+    return "\n".join(lines)

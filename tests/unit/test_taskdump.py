@@ -1,0 +1,38 @@
+import asyncio
+
+from services.common.taskdump import await_chain, format_tasks
+
+
+async def _innermost(fut: asyncio.Future[None]) -> None:
+    await fut
+
+
+async def _outer(fut: asyncio.Future[None]) -> None:
+    await _innermost(fut)
+
+
+async def _gen(fut: asyncio.Future[None]):  # type: ignore[no-untyped-def]
+    await fut
+    yield 1
+
+
+def test_await_chain_reaches_the_innermost_future() -> None:
+    async def main() -> tuple[list[str], str]:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(_outer(fut), name="stuck-one")
+        gen = _gen(fut)
+        consumer = asyncio.create_task(anext(gen), name="gen-consumer")  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        chain = list(await_chain(task.get_coro()))
+        dump = format_tasks()
+        fut.set_result(None)
+        await task
+        await consumer
+        return chain, dump
+
+    chain, dump = asyncio.run(main())
+    assert [link.rsplit(" in ", 1)[-1] for link in chain[:2]] == ["_outer", "_innermost"]
+    assert chain[-1] == "waits on FutureIter"
+    stuck = dump.split("task stuck-one (pending):\n", 1)[1].splitlines()
+    assert stuck[3].startswith("    task waits on <Future pending")
+    assert "async generator _gen:" in dump
