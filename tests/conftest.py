@@ -12,6 +12,10 @@ import pytest
 
 from services.common.kafka_local import LocalKafka, free_port
 
+# Shared assertion helpers get pytest's assertion introspection too (a bare "AssertionError" from a
+# ground-truth check says nothing about which ids were lost or duplicated).
+pytest.register_assert_rewrite("tests.integration.groundtruth_checks")
+
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")

@@ -68,3 +68,36 @@ def format_tasks() -> str:
         lines.append(f"async generator {gen.__qualname__}:")
         lines.extend(f"    {link}" for link in await_chain(gen))
     return "\n".join(lines)
+
+
+def format_consumer(app: Any) -> str:
+    """Per assigned partition: faust's committed and read offsets, acked offsets waiting for a
+    contiguous commit, and whether the fetcher asks for it; plus aiokafka's fetch position. A
+    partition whose position ran ahead of an offset that was never acked stops committing."""
+    consumer = getattr(app, "_consumer", None)
+    if consumer is None:
+        return "consumer: not started"
+    lines = ["consumer partitions:"]
+    try:
+        kafka = consumer._thread._ensure_consumer()
+        assignment = kafka._subscription.subscription.assignment
+    except Exception as exc:  # not assigned yet, or another driver
+        return f"consumer: no assignment ({exc!r})"
+    active = consumer._active_partitions or set()
+    unacked: dict[Any, list[int]] = {}
+    for message in list(consumer._unacked_messages):
+        unacked.setdefault(message.tp, []).append(message.offset)
+    for tp in sorted(assignment.tps):
+        state = assignment.state_value(tp)
+        faust_tp = (tp.topic, tp.partition)  # faust's TP and aiokafka's are equal as tuples
+        acked = sorted(consumer._acked.get(faust_tp, []))
+        pending = sorted(unacked.get(faust_tp, []))
+        lines.append(
+            f"  {tp.topic}[{tp.partition}] position={state._position} paused={state.paused}"
+            f" committed={consumer._committed_offset.get(faust_tp)}"
+            f" read={consumer._read_offset.get(faust_tp)}"
+            f" fetching={faust_tp in active} buffered={faust_tp in consumer._buffered_partitions}"
+            f" acked={len(acked)}{acked[:3]}..{acked[-1:]} unacked={len(pending)}{pending[:5]}"
+        )
+    lines.append(f"  flow active={app.flow_control.is_active()} generation={app.consumer_generation_id}")
+    return "\n".join(lines)

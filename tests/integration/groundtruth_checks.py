@@ -28,6 +28,14 @@ def assert_events_exactly_once(p: Pipeline, event_ids: set[str]) -> None:
     """Every id loaded exactly once, in the analysts' documented forms: ``FINAL``, and ``uniqExact``
     without it; and nothing else loaded."""
     n = len(event_ids)
+    counts = {r[0]: int(r[1]) for r in q(p, "SELECT event_id, count() FROM events FINAL GROUP BY event_id")}
+    missing = sorted(event_ids - counts.keys())
+    repeated = sorted(i for i, c in counts.items() if c > 1)
+    unexpected = sorted(counts.keys() - event_ids)
+    assert not (missing or repeated or unexpected), (
+        f"{len(missing)} missing {missing[:5]}, {len(repeated)} repeated {repeated[:5]}, "
+        f"{len(unexpected)} unexpected {unexpected[:5]} (of {n})"
+    )
     assert q(p, "SELECT count(), uniqExact(event_id) FROM events FINAL") == [[n, n]]
     assert q(p, "SELECT uniqExact(event_id) FROM events") == [[n]]
     assert {r[0] for r in q(p, "SELECT DISTINCT event_id FROM events")} == event_ids

@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import MessageSizeTooLargeError
 
 from services.alerts.engine import AlertEngine
@@ -203,6 +204,37 @@ def sigkill_and_restart(p: Pipeline, worker: str) -> Callable[[], Awaitable[None
     return fault
 
 
+def trace_events(p: Pipeline, event_ids: set[str]) -> str:
+    """Where the given events are in the raw and enriched topics, and the groups' committed offsets:
+    which stage lost an event that is missing from ClickHouse."""
+    lines = []
+    for topic, subject in ((p.enrich.topic_raw, "social_event"), (p.enrich.topic_enriched, "enriched_event")):
+        dec = codec(subject)
+        for m in asyncio.run(read_topic(p.enrich, topic)):
+            try:
+                r = dec.decode(m.value)
+            except DecodeError:
+                continue
+            if r.get("event_id") in event_ids:
+                lines.append(f"{topic} {r['event_id']} p{m.partition}@{m.offset}")
+
+    async def committed(group: str) -> Any:
+        admin = AIOKafkaAdminClient(**p.enrich.kafka_client_options())
+        await admin.start()
+        try:
+            return await admin.list_consumer_group_offsets(group)
+        finally:
+            await admin.close()
+
+    for group in (p.enrich.enrich_app_id, f"{p.enrich.enrich_app_id}-loader"):
+        offsets = asyncio.run(committed(group))
+        lines.append(
+            f"{group}: "
+            + ", ".join(f"{tp.topic}[{tp.partition}]={m.offset}" for tp, m in sorted(offsets.items()))
+        )
+    return "\n".join(lines)
+
+
 def test_sigkill_enrich_mid_stream_loses_and_duplicates_nothing(
     make_pipeline: PipelineFactory, kafka_bootstrap: str, sim: Simulation
 ) -> None:
@@ -210,7 +242,12 @@ def test_sigkill_enrich_mid_stream_loses_and_duplicates_nothing(
     p.start()
     run_with_fault(p, sim.events, sigkill_and_restart(p, "enrich"))
     drain(p)
-    assert_equals_ground_truth(p, sim)
+    try:
+        assert_equals_ground_truth(p, sim)
+    except AssertionError as exc:
+        loaded = {r[0] for r in q(p, "SELECT DISTINCT event_id FROM events")}
+        missing = {e["event_id"] for e in sim.events} - loaded
+        raise AssertionError(f"{exc}\n{trace_events(p, missing)}") from exc
 
 
 def replay_alert_engine(p: Pipeline) -> tuple[dict[str, Any], set[tuple[str, str]]]:
@@ -240,6 +277,22 @@ def worker_signal_state(p: Pipeline) -> dict[str, Any]:
     return {k: v for k, v in latest.items() if v is not None}
 
 
+def state_diff(actual: dict[str, Any], expected: dict[str, Any]) -> str:
+    """The keys on which two signal states differ, field by field (pytest's own diff is truncated)."""
+    lines = [
+        f"missing: {sorted(expected.keys() - actual.keys())}",
+        f"extra: {sorted(actual.keys() - expected.keys())}",
+    ]
+    for key in sorted(actual.keys() & expected.keys()):
+        a, e = actual[key], expected[key]
+        if a != e:
+            fields = sorted(k for k in a.keys() | e.keys() if a.get(k) != e.get(k))
+            lines.append(
+                f"{key}: " + "; ".join(f"{f} worker={a.get(f)!r} replay={e.get(f)!r}" for f in fields)
+            )
+    return "\n".join(lines)
+
+
 def test_sigkill_alerts_mid_stream_keeps_its_signals_and_duplicates_no_alert(
     make_pipeline: PipelineFactory, kafka_bootstrap: str, sim: Simulation
 ) -> None:
@@ -252,7 +305,8 @@ def test_sigkill_alerts_mid_stream_keeps_its_signals_and_duplicates_no_alert(
     # detector, exactly-once marks) is what one uninterrupted pass over the same input makes.
     expected_state, expected_alerts = replay_alert_engine(p)
     assert len(expected_state) >= 10
-    assert worker_signal_state(p) == expected_state
+    actual_state = worker_signal_state(p)
+    assert actual_state == expected_state, state_diff(actual_state, expected_state)
     # Each (alert, status) once in ClickHouse, exactly the alerts that pass makes. (Two simulated hours
     # are too short for the detectors' warm-up, so this stream fires none; the Alertmanager test covers
     # alerts that fire, and alert ids are deterministic, so a redelivery re-publishes the same ids.)
