@@ -13,8 +13,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from services.common import faust_offsets
 from services.common.settings import CommonSettings
-from services.common.taskdump import format_tasks
+from services.common.taskdump import format_consumer, format_tasks
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def faust_app(
     store: str = "memory://",
 ) -> faust.App:
     """A faust app with the pipeline's broker, topic and web defaults (one per worker kind)."""
+    faust_offsets.install()
     data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         app_id,
@@ -165,7 +167,11 @@ class _ServiceWorker(faust.Worker):
         innermost future (mode shows only the outermost frame of a task)."""
         await super()._cry()
         print("--- asyncio await chains ---", file=self.stderr)
-        print(format_tasks(), file=self.stderr, flush=True)
+        print(format_tasks(), file=self.stderr)
+        try:
+            print(format_consumer(self.app), file=self.stderr, flush=True)
+        except Exception as exc:  # a diagnostic must not take the worker down
+            print(f"consumer state not available: {exc!r}", file=self.stderr, flush=True)
 
 
 def faust_broker_kwargs(settings: CommonSettings) -> dict[str, object]:
