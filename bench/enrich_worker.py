@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import broker, machine, pipeline_settings, stop_process, write_report  # noqa: E402
 from services.common.kafka import consumer_lag, ensure_topics  # noqa: E402
 from services.common.settings import EnrichSettings, to_env  # noqa: E402
+from services.enrich.load_consumer import loader_group  # noqa: E402
 from services.ingest.cli_simulate import produce_events  # noqa: E402
 from services.ingest.simulator import SimulationConfig, simulate  # noqa: E402
 
@@ -191,7 +192,9 @@ def run_backlog(
                     "enrich_eps": round(events / (enriched - ready)),
                 }
             loaded = asyncio.run(
-                wait_committed(enrich, group, [enrich.topic_enriched, *enrich.feature_topics()])
+                wait_committed(
+                    enrich, loader_group(enrich), [enrich.topic_enriched, *enrich.feature_topics()]
+                )
             )
         except Stalled as exc:
             raise Stalled(

@@ -149,17 +149,14 @@ async def wait_drained(
     enrich: EnrichSettings, alerts: AlertsSettings, timeout: float = 300.0, settle_checks: int = 2
 ) -> dict[str, int]:
     """Wait until every consumer group has committed everything on its topics (twice in a row)."""
+    from services.enrich.load_consumer import loaded_topics, loader_group
+
     groups = {
-        enrich.enrich_app_id: [
-            enrich.topic_raw,
-            *(
-                [enrich.topic_enriched, enrich.topic_alerts, *enrich.feature_topics()]
-                if enrich.loader_enabled
-                else []
-            ),
-        ],
+        enrich.enrich_app_id: [enrich.topic_raw],
         alerts.alerts_app_id: [alerts.topic_enriched],
     }
+    if enrich.loader_enabled:
+        groups[loader_group(enrich)] = list(loaded_topics(enrich))
     deadline = time.monotonic() + timeout
     clean = 0
     behind: dict[str, int] = {}

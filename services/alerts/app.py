@@ -75,7 +75,7 @@ def create_app(settings: AlertsSettings) -> faust.App:
             decoded, pending = await decode_batch(events, decoder, dlq_topic, "alerts")
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
             alerts = process([r for _, r in decoded], positions, write=changelogs.write)
-            pending.extend(await changelogs.send())
+            pending.extend(await changelogs.send_each())
             for alert in alerts:
                 pending.append(await _publish(alerts_topic, alert_codec, alert))
                 if alert["status"] == "firing":
@@ -113,7 +113,7 @@ def create_app(settings: AlertsSettings) -> faust.App:
                     changelogs.write("active", key, 0, None)
             # Blocks (retrying) until every sink accepted: the batch is acked only after delivery.
             await deliverer.deliver(list(batch.values()))
-            await asyncio.gather(*(await changelogs.send()))
+            await asyncio.gather(*(await changelogs.send_each()))
             metrics.ALERTS_ACTIVE.set(sum(1 for v in active.data.values() if v is not None))
 
     @app.timer(interval=settings.alert_resend_seconds)

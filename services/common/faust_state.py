@@ -2,15 +2,20 @@
 
 The pure engines (``services.enrich.features``, ``services.alerts.signals``) read and write plain
 mappings and report each changed key with the raw partition it belongs to. Here those writes go to the
-table's local store and to its changelog *on that partition*, sent and awaited with the batch's other
-outputs — rather than faust's fire-and-forget table buffer — so a batch is acked (and its offsets
+table's local store and to its changelog *on that partition*, sent (as record batches, see
+:mod:`services.common.batch_send`) and awaited with the batch's other outputs — rather than faust's
+fire-and-forget table buffer — so a batch is acked (and its offsets
 committed) only once the state it produced is durable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
+
+from faust.types import TP
+
+from services.common.batch_send import OutputBatch
 
 
 class TableBacking(MutableMapping[str, Any]):
@@ -39,7 +44,13 @@ class TableBacking(MutableMapping[str, Any]):
 
 
 class ChangelogWriter:
-    """Collects a batch's state writes; :meth:`send` publishes them and returns the delivery futures."""
+    """Collects a batch's state writes; :meth:`queue` adds them to the batch's outputs (enrich, one
+    agent), :meth:`send_each` sends them one by one (alerts, several agents on one table).
+
+    Values are serialized exactly as the table's own changelog sends would be (faust restores them),
+    and each delivered record batch advances the table's persisted changelog offset, as faust's
+    ``_on_changelog_sent`` does for a single message.
+    """
 
     def __init__(self, tables: dict[str, Any]) -> None:
         self.tables = tables
@@ -50,7 +61,22 @@ class ChangelogWriter:
         t.data[key] = value
         self._writes.append((t, key, partition, value))
 
-    async def send(self) -> list[Any]:
+    def queue(self, out: OutputBatch) -> None:
+        writes, self._writes = self._writes, []
+        for t, key, partition, value in writes:
+            topic = t.changelog_topic
+            name = topic.get_topic_name()
+            k, _ = topic.prepare_key(key, None)
+            v, _ = topic.prepare_value(value, None)
+            out.add(name, k, v, partition=partition)
+            out.on_delivered(name, _persisted_offset_hook(t, name))
+
+    async def send_each(self) -> list[Any]:
+        """Publish the writes with one faust send each, in write order; returns the delivery futures.
+
+        The alerts worker's path: its four agents share the writer, and faust's per-message sends keep
+        the behaviour its fault tests were built on (the batched path is for the enrich agent).
+        """
         writes, self._writes = self._writes, []
         # force=True: without it faust attaches a send made while an event is current to that event
         # and publishes it only when the event's offset is committed, but the agents wait for these
@@ -61,3 +87,10 @@ class ChangelogWriter:
             )
             for t, key, partition, value in writes
         ]
+
+
+def _persisted_offset_hook(table: Any, topic: str) -> Callable[[int, int], None]:
+    def persisted(partition: int, offset: int) -> None:
+        table.data.set_persisted_offset(TP(topic, partition), offset)
+
+    return persisted

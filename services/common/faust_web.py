@@ -4,7 +4,7 @@ gauge, and dead-lettering."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import faust
@@ -20,8 +20,11 @@ log = logging.getLogger(__name__)
 
 LAG_INTERVAL_SECONDS = 10.0
 
+# (group, topic, partition) -> messages not yet committed
+LagSource = Callable[[], Awaitable[dict[tuple[str, str, str], int]]]
 
-def add_health_views(app: faust.App) -> None:
+
+def add_health_views(app: faust.App, extra_lag: LagSource | None = None) -> None:
     """Register liveness, readiness (partitions assigned, not rebalancing), Prometheus metrics, and the
     periodic consumer-lag measurement."""
 
@@ -42,14 +45,17 @@ def add_health_views(app: faust.App) -> None:
             body, content_type = metrics.render()
             return self.bytes(body, content_type=content_type.split(";")[0])
 
-    add_lag_metrics(app)
+    add_lag_metrics(app, extra=extra_lag)
 
 
-def add_lag_metrics(app: faust.App, interval: float = LAG_INTERVAL_SECONDS) -> None:
+def add_lag_metrics(
+    app: faust.App, interval: float = LAG_INTERVAL_SECONDS, extra: LagSource | None = None
+) -> None:
     """Every ``interval`` seconds, set ``engage_consumer_lag`` for each source partition this worker
     is assigned: the partition's high watermark minus the group's committed offset. Each replica
     reports only its own partitions, so summing over replicas gives the group's lag; series of
-    partitions that moved to another replica are removed."""
+    partitions that moved to another replica are removed. ``extra`` adds the lag of a consumer of the
+    worker's own (the loader's group)."""
     reported: set[tuple[str, str, str]] = set()
 
     @app.timer(interval=interval, name="consumer-lag")
@@ -57,6 +63,8 @@ def add_lag_metrics(app: faust.App, interval: float = LAG_INTERVAL_SECONDS) -> N
         nonlocal reported
         try:
             current = await _partition_lag(app)
+            if extra is not None:
+                current.update(await extra())
         except Exception as exc:  # not started yet, rebalancing, broker briefly unreachable
             log.debug("consumer lag not measured: %s", exc)
             return

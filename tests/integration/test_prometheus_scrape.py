@@ -232,15 +232,16 @@ def test_series_exist_and_move(stack: tuple[Prometheus, str]) -> None:
     assert sum(float(s["value"][1]) for s in by_platform) == 2 * n
     assert len({s["metric"]["platform"] for s in by_platform}) > 1
 
-    # Consumer lag: one series per assigned source partition, for both consumer groups.
-    def lag_of_both_groups() -> list[dict[str, Any]]:
+    # Consumer lag: one series per assigned source partition, for the three consumer groups.
+    def lag_of_all_groups() -> list[dict[str, Any]]:
         result = prom.query("engage_consumer_lag")
-        return result if len({s["metric"]["group"] for s in result}) == 2 else []
+        return result if len({s["metric"]["group"] for s in result}) == 3 else []
 
-    lag = eventually(lag_of_both_groups, 30, "engage_consumer_lag of both groups")
+    lag = eventually(lag_of_all_groups, 30, "engage_consumer_lag of the enrich, loader and alerts groups")
     topics = {(s["metric"]["group"], s["metric"]["topic"]) for s in lag}
     assert ("scrape-enrich", "scrape.raw") in topics
     assert ("scrape-alerts", "scrape.enriched") in topics
+    assert ("scrape-enrich-loader", "scrape.enriched") in topics
     assert all(float(s["value"][1]) >= 0 for s in lag)
     assert {s["metric"]["partition"] for s in lag} >= {"0"}
     # Drained: the lag gauges fall to 0 once the workers committed everything.

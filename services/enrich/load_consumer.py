@@ -1,0 +1,282 @@
+"""The ClickHouse loader: a batching Kafka consumer of its own, run inside the enrich worker.
+
+Like Snuba's consumers, it does one thing per batch: poll until the batch is full or old enough,
+insert each topic's rows column-oriented into its table, then commit the offsets — only after every
+insert succeeded. It needs no faust machinery (no state, no per-message events or acks), so it
+polls with aiokafka directly, in its own consumer group (``<enrich_app_id>-loader``); faust's
+per-message hand-off cost as much as the decoding and inserting together.
+
+Failure handling:
+
+* an insert is retried with capped exponential backoff and the same deduplication token (the hash
+  of the batch's offsets), so a retried or redelivered batch is dropped by ClickHouse; after
+  ``loader_max_retry_seconds`` the batch is parked in the loader DLQ and committed;
+* undecodable messages go to the DLQ with the reason;
+* a crash between insert and commit redelivers the batch; ReplacingMergeTree tables (queried with
+  ``FINAL``) collapse the duplicates if the batch boundaries differ;
+* before partitions are taken away (rebalance, shutdown) the pending batch is loaded and committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
+from mode import Service
+
+from services.common import failpoints, metrics
+from services.common.avro import DecodeError, codec
+from services.common.batch_send import OutputBatch
+from services.common.clickhouse import Database
+from services.common.dlq import dlq_headers
+from services.common.settings import EnrichSettings
+from services.enrich.loader import TARGETS, LoadTarget, to_columns
+
+log = logging.getLogger(__name__)
+
+
+def loader_group(settings: EnrichSettings) -> str:
+    return f"{settings.enrich_app_id}-loader"
+
+
+def loaded_topics(settings: EnrichSettings) -> dict[str, LoadTarget]:
+    """Topic → target table of everything the loader writes."""
+    return {
+        settings.topic_enriched: TARGETS["enriched_event"],
+        settings.topic_alerts: TARGETS["alert"],
+        settings.topic_post_virality: TARGETS["post_virality"],
+        settings.topic_follower_funnel: TARGETS["follower_funnel"],
+        settings.topic_brand_backlog: TARGETS["brand_backlog"],
+    }
+
+
+class Loader(Service):
+    """Polls the loaded topics and writes them to ClickHouse; ``producer`` is faust's (for the DLQ)."""
+
+    def __init__(self, settings: EnrichSettings, db: Database, producer: Any, app_conf: Any) -> None:
+        super().__init__()
+        self.settings, self.db, self.producer = settings, db, producer
+        self.targets = loaded_topics(settings)
+        self.group = loader_group(settings)
+        self._app_conf = app_conf
+        self._consumer: AIOKafkaConsumer | None = None
+        self._pending: list[ConsumerRecord[bytes, bytes]] = []
+        self._lock = asyncio.Lock()
+
+    async def on_start(self) -> None:
+        conf = self._app_conf
+        consumer = AIOKafkaConsumer(
+            **self.settings.kafka_client_options(),
+            group_id=self.group,
+            client_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.settings.loader_batch_size,
+            # Same failure detection as the faust consumer of this worker.
+            session_timeout_ms=int(conf.broker_session_timeout * 1000),
+            heartbeat_interval_ms=int(conf.broker_heartbeat_interval * 1000),
+            # A batch may retry its insert for loader_max_retry_seconds between two polls.
+            max_poll_interval_ms=int((self.settings.loader_max_retry_seconds + 120) * 1000),
+        )
+        consumer.subscribe(list(self.targets), listener=_LoadBeforeRevoke(self))
+        await consumer.start()
+        self._consumer = consumer
+
+    async def on_stop(self) -> None:
+        await self.flush()  # what was polled is loaded and committed before the group is left
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    @Service.task
+    async def _run(self) -> None:
+        try:
+            while not self.should_stop:
+                await self._fill()
+                await self.flush()
+        except ConsumerStoppedError:
+            if not self.should_stop:
+                raise
+
+    async def _fill(self) -> None:
+        """Poll until the pending batch holds loader_batch_size messages or its first message waited
+        loader_batch_seconds (returns after an idle second so that stopping is noticed)."""
+        consumer = self._consumer
+        if consumer is None:
+            return
+        loop = asyncio.get_running_loop()
+        size = self.settings.loader_batch_size
+        deadline: float | None = None
+        while len(self._pending) < size and not self.should_stop:
+            wait = 1.0 if deadline is None else deadline - loop.time()
+            if wait <= 0:
+                break
+            got = await consumer.getmany(timeout_ms=int(wait * 1000), max_records=size - len(self._pending))
+            for records in got.values():
+                self._pending.extend(records)
+            if deadline is None:
+                if not self._pending:
+                    return
+                deadline = loop.time() + self.settings.loader_batch_seconds
+
+    async def flush(self) -> None:
+        """Load the pending messages, then commit their offsets."""
+        async with self._lock:
+            records, self._pending = self._pending, []
+            if not records:
+                return
+            by_topic: dict[str, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
+            for r in records:
+                by_topic[r.topic].append(r)
+            for topic, batch in by_topic.items():
+                await self._load(self.targets[topic], batch)
+            offsets: dict[TopicPartition, int] = {}
+            for r in records:
+                offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
+            consumer = self._consumer
+            if consumer is None:
+                return
+            try:
+                await consumer.commit(offsets)
+            except (CommitFailedError, KafkaError) as exc:
+                # Rebalanced meanwhile: the next owner loads these again, and deduplication absorbs it.
+                log.warning("loader commit failed (%s); the batch will be redelivered", exc)
+
+    async def _load(self, target: LoadTarget, batch: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        started = time.perf_counter()
+        decoder = codec(target.subject)
+        dead = OutputBatch(self.producer)
+        records: list[dict[str, Any]] = []
+        for message in batch:
+            try:
+                records.append(decoder.decode(message.value))
+            except DecodeError as exc:
+                metrics.DLQ.labels("loader", exc.reason).inc()
+                _dead_letter(dead, self.settings.topic_dlq, message, exc.reason, str(exc))
+        if len(dead):
+            await asyncio.gather(*(await dead.send()))
+        if not records:
+            return
+        table = target.table
+        data = to_columns(records, target.columns)
+        inserted = await _insert_with_retry(
+            self.db, table, data, target.columns, _dedup_token(batch), self.settings.loader_max_retry_seconds
+        )
+        if not inserted:
+            metrics.DLQ.labels("loader", "clickhouse_insert_failed").inc(len(batch))
+            parked = OutputBatch(self.producer)
+            for message in batch:
+                _dead_letter(
+                    parked,
+                    self.settings.topic_loader_dlq,
+                    message,
+                    "clickhouse_insert_failed",
+                    f"insert into {table} kept failing",
+                )
+            await asyncio.gather(*(await parked.send()))
+            return
+        metrics.LOADER_BATCH_ROWS.labels(table).observe(len(records))
+        metrics.LOADER_ROWS.labels(table).inc(len(records))
+        metrics.PROCESSING_SECONDS.labels(f"load_{table}").observe(time.perf_counter() - started)
+        if table == "events":
+            metrics.events_received("loader")
+            now = time.time()
+            by_labels: Counter[tuple[str, str]] = Counter()
+            lateness = metrics.EVENT_TO_LOAD_SECONDS.labels("occurred")
+            for r in records:
+                lateness.observe(now - r["occurred_at"].timestamp())
+                by_labels[(r["platform"], r["event_type"])] += 1
+            for labels, n in by_labels.items():
+                metrics.EVENTS_OUT.labels("loader", *labels).inc(n)
+
+    async def partition_lag(self) -> dict[tuple[str, str, str], int]:
+        """Per assigned partition: high watermark minus committed offset (for engage_consumer_lag)."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        tps = sorted(consumer.assignment())
+        if not tps:
+            return {}
+        ends = await consumer.end_offsets(tps)
+        lag: dict[tuple[str, str, str], int] = {}
+        for tp in tps:
+            committed = await consumer.committed(tp)
+            if committed is None:
+                committed = (await consumer.beginning_offsets([tp]))[tp]
+            lag[(self.group, tp.topic, str(tp.partition))] = max(0, ends[tp] - committed)
+        return lag
+
+
+class _LoadBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.loader.flush()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        pass
+
+
+def _dead_letter(
+    out: OutputBatch, topic: str, message: ConsumerRecord[bytes, bytes], reason: str, detail: str
+) -> None:
+    out.add(
+        topic,
+        message.key,
+        message.value,
+        headers=dlq_headers(
+            reason=reason,
+            stage="loader",
+            detail=detail,
+            source_topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        ),
+    )
+
+
+async def _insert_with_retry(
+    db: Database,
+    table: str,
+    data: list[list[Any]],
+    columns: Sequence[str],
+    token: str,
+    max_retry_seconds: float,
+) -> bool:
+    """Insert one batch, retrying with capped exponential backoff; the token makes retries idempotent."""
+    delay, deadline = 0.2, time.monotonic() + max_retry_seconds
+    while True:
+        try:
+            await asyncio.to_thread(_insert, db, table, data, columns, token)
+            return True
+        except Exception as exc:
+            metrics.LOADER_FAILURES.labels(table).inc()
+            if time.monotonic() + delay > deadline:
+                log.error("giving up on insert into %s after retries: %s", table, exc)
+                return False
+            log.warning("insert into %s failed (%s); retrying in %.1fs", table, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+def _insert(db: Database, table: str, data: list[list[Any]], columns: Sequence[str], token: str) -> None:
+    failpoints.hit("loader.insert.before")
+    db.insert_columns(table, data, columns, {"insert_deduplication_token": token})
+    failpoints.hit("loader.insert.after")  # written, but neither returned nor committed yet
+
+
+def _dedup_token(batch: Sequence[ConsumerRecord[bytes, bytes]]) -> str:
+    """Same Kafka messages → same token, so a retried or redelivered batch is dropped by ClickHouse."""
+    h = hashlib.sha256()
+    for m in batch:
+        h.update(f"{m.topic}/{m.partition}/{m.offset};".encode())
+    return h.hexdigest()
