@@ -54,7 +54,6 @@ def create_app(settings: AlertsSettings) -> faust.App:
         "signals": app.Table("alert-signals", default=None, partitions=settings.topic_partitions),
         "active": app.Table("alerts-active", default=None, partitions=1),
     }
-    changelogs = ChangelogWriter(tables)
     config = SpikeConfig(
         bucket_seconds=settings.alert_bucket_seconds, warmup_seconds=settings.alert_warmup_seconds
     )
@@ -69,6 +68,9 @@ def create_app(settings: AlertsSettings) -> faust.App:
 
     async def run_batches(stream: faust.StreamT, subject: str, process: Any) -> None:
         decoder = codec(subject)
+        # One writer per agent: a batch must wait for its own state writes, not send another agent's
+        # (which that agent would then ack without having waited for them).
+        changelogs = ChangelogWriter(tables)
         async for events in take_events(stream, 1000, within=0.2):
             started = time.perf_counter()
             metrics.events_received("alerts")
@@ -100,6 +102,7 @@ def create_app(settings: AlertsSettings) -> faust.App:
 
     @app.agent(alerts_topic, name="deliver")
     async def deliver(stream: faust.StreamT) -> None:
+        changelogs = ChangelogWriter(tables)
         async for events in take_events(stream, 100, within=0.5):
             decoded, dead = await decode_batch(events, alert_codec, dlq_topic, "alerts.deliver")
             await asyncio.gather(*dead)

@@ -74,8 +74,9 @@ class ChangelogWriter:
     async def send_each(self) -> list[Any]:
         """Publish the writes with one faust send each, in write order; returns the delivery futures.
 
-        The alerts worker's path: its four agents share the writer, and faust's per-message sends keep
-        the behaviour its fault tests were built on (the batched path is for the enrich agent).
+        The alerts worker's path: its four agents (one writer each) share the tables, and faust's
+        per-message sends keep the behaviour its fault tests were built on (the batched path is for
+        the enrich agent).
         """
         writes, self._writes = self._writes, []
         # force=True: without it faust attaches a send made while an event is current to that event
