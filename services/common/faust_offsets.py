@@ -48,8 +48,8 @@ async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
     batch may hold records from before the seek (for some partitions or all), which must not be
     read as the continuation of the new position. Records of stream partitions faust does not
     fetch right now (paused) are not dropped silently either. In both cases the partition is sought
-    back to its first record not delivered (or its committed offset, if lower), so nothing fetched
-    is lost: the consumer has already moved past those records.
+    back to its committed offset, so nothing fetched is lost: the consumer has already moved past
+    those records.
     """
     epoch = _epoch(self)
     records, active_partitions = await self._wait_next_records(timeout)
@@ -80,12 +80,19 @@ async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
         yield tp, to_message(tp, record)
     for tp, offset in undelivered.items():
+        # Back to the committed offset, not to the first record skipped here: records yielded before
+        # this one may be dropped by the stream too (faust skips a message of a past generation or
+        # one that arrives while flow control is off), and only the committed offset is known to be
+        # no later than every message not yet acked. Without one yet, back to the beginning.
         committed = self._committed_offset.get(tp)
-        target = min(offset, committed) if committed is not None and committed >= 0 else offset
-        log.info("%s: records from offset %d were not delivered; fetching again from %d", tp, offset, target)
-        await self.seek(tp, target)
-        if target > 0:
-            self._read_offset[tp] = target - 1  # the last offset read, as after a seek to committed
+        if committed is None or committed < 0:
+            committed = (await self.earliest_offsets(tp)).get(tp) or 0
+        log.info(
+            "%s: records from offset %d were not delivered; fetching again from %d", tp, offset, committed
+        )
+        await self.seek(tp, committed)
+        if committed > 0:
+            self._read_offset[tp] = committed - 1  # the last offset read, as after a seek to committed
 
 
 def _perform_seek(original: Any) -> Any:

@@ -81,6 +81,9 @@ class FakeConsumer:
             faust_offsets._bump(self)
         return record.offset
 
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return dict.fromkeys(tps, 3)  # retention removed offsets 0-2
+
     async def seek(self, tp: TP, offset: int) -> None:
         self.seeks[tp] = offset
         self._read_offset[tp] = offset
@@ -100,24 +103,31 @@ def test_a_batch_without_a_seek_is_delivered_whole() -> None:
 
 
 def test_records_fetched_across_a_seek_are_not_delivered_and_are_fetched_again() -> None:
-    c = FakeConsumer({RAW: [740, 741, 742]}, active={RAW}, seek_after=1)
+    c = FakeConsumer({RAW: [740, 741, 742]}, active={RAW}, seek_after=1, committed={RAW: 700})
     # The first record was handed over before the seek; the rest would continue the old position.
     assert _drain(c) == [(RAW, 740)]
-    assert c.seeks == {RAW: 741}
-    assert c._read_offset[RAW] == 740
+    # Back to the committed offset: only it is known to be no later than every unacked message.
+    assert c.seeks == {RAW: 700}
+    assert c._read_offset[RAW] == 699
 
 
-def test_the_refetch_starts_at_the_committed_offset_when_that_is_lower() -> None:
+def test_a_seek_during_the_fetch_drops_the_whole_batch() -> None:
     c = FakeConsumer({RAW: [740, 741]}, active={RAW}, seek_after=0, committed={RAW: 442})
     assert _drain(c) == []
     assert c.seeks == {RAW: 442}
     assert c._read_offset[RAW] == 441
 
 
+def test_without_a_committed_offset_the_partition_is_read_again_from_its_beginning() -> None:
+    c = FakeConsumer({RAW: [110, 111]}, active={RAW}, seek_after=0)
+    assert _drain(c) == []
+    assert c.seeks == {RAW: 3}
+
+
 def test_a_paused_stream_partition_is_fetched_again_but_changelogs_are_left_to_recovery() -> None:
     c = FakeConsumer({CHANGELOG: [1, 2], RAW: [10, 11]}, active={CHANGELOG})
     assert _drain(c) == [(CHANGELOG, 1), (CHANGELOG, 2)]
-    assert c.seeks == {RAW: 10}
+    assert c.seeks == {RAW: 3}
     c = FakeConsumer({CHANGELOG: [1, 2], RAW: [10]}, active={RAW})
     assert _drain(c) == [(RAW, 10)]
     assert c.seeks == {}
@@ -127,7 +137,7 @@ def test_changelog_records_fetched_across_a_seek_are_still_delivered() -> None:
     # Recovery seeks only the stream partitions: a changelog record dropped here would never return.
     c = FakeConsumer({CHANGELOG: [7, 8], RAW: [30, 31]}, active={CHANGELOG, RAW}, seek_after=1)
     assert _drain(c) == [(CHANGELOG, 7), (CHANGELOG, 8)]
-    assert c.seeks == {RAW: 30}
+    assert c.seeks == {RAW: 3}
 
 
 def test_a_seek_counts_while_it_runs_and_after_it_and_leaves_the_last_read_offset() -> None:
