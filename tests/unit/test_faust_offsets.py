@@ -194,3 +194,10 @@ def test_without_a_committed_offset_the_first_offset_read_starts_the_run() -> No
         state = Acks([first, first + 1, first + 2], committed=0)
         state._committed_offset[RAW] = committed
         assert Consumer._new_offset(state, RAW) == first + 3  # type: ignore[arg-type]
+
+
+def test_the_patched_faust_is_the_pinned_one() -> None:
+    # The fixes replace faust internals line for line; a faust upgrade must re-check them first.
+    import faust
+
+    assert faust.__version__ == "0.15.3", "re-check services/common/faust_offsets.py against this faust"
