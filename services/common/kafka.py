@@ -78,21 +78,30 @@ async def ensure_topics(settings: CommonSettings, timeout: float = 30.0) -> list
         await admin.close()
 
 
+async def committed_offsets(settings: CommonSettings, group_id: str) -> dict[TopicPartition, int]:
+    """The offsets ``group_id`` has committed, per partition (partitions without one are absent)."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group_id)
+    finally:
+        await admin.close()
+    return {tp: meta.offset for tp, meta in committed.items() if meta is not None and meta.offset >= 0}
+
+
 async def consumer_lag(settings: CommonSettings, group_id: str, topics: list[str]) -> dict[str, int]:
     """Messages not yet committed by ``group_id``, per topic (end offset minus committed offset)."""
+    committed = await committed_offsets(settings, group_id)
     admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(group_id)
         partitions = await _partitions(admin, topics)
         ends = await consumer.end_offsets(partitions)
         lag: dict[str, int] = dict.fromkeys(topics, 0)
         for tp, end in ends.items():
-            meta = committed.get(tp)
-            done = meta.offset if meta is not None and meta.offset >= 0 else 0
-            lag[tp.topic] += max(0, end - done)
+            lag[tp.topic] += max(0, end - committed.get(tp, 0))
         return lag
     finally:
         await consumer.stop()

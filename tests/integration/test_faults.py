@@ -30,7 +30,6 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import MessageSizeTooLargeError
 
 from services.alerts.engine import AlertEngine
@@ -38,7 +37,7 @@ from services.alerts.spike import SpikeConfig
 from services.common import failpoints
 from services.common.avro import DecodeError, codec
 from services.common.dlq import header_dict
-from services.common.kafka import ensure_topics
+from services.common.kafka import committed_offsets, ensure_topics
 from services.common.kafka_local import LocalKafka, free_port
 from services.common.keyed_state import Position
 from services.common.settings import CommonSettings
@@ -218,19 +217,10 @@ def trace_events(p: Pipeline, event_ids: set[str]) -> str:
             if r.get("event_id") in event_ids:
                 lines.append(f"{topic} {r['event_id']} p{m.partition}@{m.offset}")
 
-    async def committed(group: str) -> Any:
-        admin = AIOKafkaAdminClient(**p.enrich.kafka_client_options())
-        await admin.start()
-        try:
-            return await admin.list_consumer_group_offsets(group)
-        finally:
-            await admin.close()
-
     for group in (p.enrich.enrich_app_id, f"{p.enrich.enrich_app_id}-loader"):
-        offsets = asyncio.run(committed(group))
+        offsets = asyncio.run(committed_offsets(p.enrich, group))
         lines.append(
-            f"{group}: "
-            + ", ".join(f"{tp.topic}[{tp.partition}]={m.offset}" for tp, m in sorted(offsets.items()))
+            f"{group}: " + ", ".join(f"{tp.topic}[{tp.partition}]={o}" for tp, o in sorted(offsets.items()))
         )
     return "\n".join(lines)
 
