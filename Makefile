@@ -11,7 +11,7 @@ HELM_VERSION := v3.22.0
 KUBECONFORM_VERSION := v0.8.0
 HADOLINT_VERSION := 2.15.1
 
-.PHONY: help install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench bench-ingest bench-enrich train-sentiment eval-sentiment
+.PHONY: help prereqs prereqs-run prereqs-test install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench bench-ingest bench-enrich train-sentiment eval-sentiment
 
 help:
 	@echo "make run     - start Kafka + workers, replay the demo, print the summary, stop (embedded chDB)"
@@ -26,12 +26,19 @@ help:
 	@echo "make train-sentiment - retrain the ko/en sentiment models from DATA=$(DATA) -> services/enrich/models"
 	@echo "make eval-sentiment  - sentiment dev metrics + texts/s per core -> bench/results/sentiment_eval.json"
 
-prereqs:
-	@PYTHON=$(PYTHON) ./deploy/local/check-prereqs.sh
+# Machine-level tools (deploy/local/prereqs.sh): checked every time (milliseconds when all is there);
+# missing Debian packages are installed when we are root or have passwordless sudo.
+prereqs: prereqs-run
+
+prereqs-run:
+	@PYTHON=$(PYTHON) ./deploy/local/prereqs.sh run
+
+prereqs-test:
+	@PYTHON=$(PYTHON) ./deploy/local/prereqs.sh test
 
 # uv lives in its own small venv so `uv sync` can manage .venv exactly (it removes what the lock lacks).
 $(TOOLS)/bin/uv:
-	@PYTHON=$(PYTHON) ./deploy/local/check-prereqs.sh
+	@PYTHON=$(PYTHON) ./deploy/local/prereqs.sh run
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
@@ -41,28 +48,28 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(TOOLS)/bin/uv
 
 install: $(VENV)/.installed
 
-run: install
+run: prereqs-run install
 	$(ENGAGE) run
 
-up: install
+up: prereqs-run install
 	$(ENGAGE) up
 
 down: install
 	$(ENGAGE) down
 
-kafka-up: install
+kafka-up: prereqs-run install
 	$(ENGAGE) kafka up
 
 kafka-down: install
 	$(ENGAGE) kafka down
 
-test: install deploy-check
+test: prereqs-test install deploy-check
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-unit: install
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: install
+test-integration: prereqs-test install
 	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
 
 # Deployment checks (deploy/deploy-check.sh). Each tool is installed once per pinned version (a stamp
