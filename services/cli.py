@@ -117,6 +117,16 @@ def query(
         console.print(table)
 
 
+@app.command("wait")
+def wait_command(
+    timeout: Annotated[float, typer.Option(min=1, help="Give up after this many seconds (exit 1).")] = 600.0,
+) -> None:
+    """Wait until everything sent so far is processed by every stage and loaded into ClickHouse."""
+    from services.drain import wait_or_exit
+
+    wait_or_exit(err, timeout)
+
+
 # --- Kafka --------------------------------------------------------------------------------------
 
 
@@ -257,6 +267,7 @@ def run(
 ) -> None:
     """The demo end to end: start everything, replay the demo, wait until drained, summarise, stop."""
     from services.common.settings import AlertsSettings, EnrichSettings, IngestSettings
+    from services.drain import NotProcessed, wait_with_progress
     from services.ingest.demo import demo_events
     from services.ingest.replay import replay_files
     from services.stack import (
@@ -265,7 +276,6 @@ def run(
         start_worker,
         stop_worker,
         var_dir,
-        wait_drained,
         wait_healthy,
         worker_env,
         worker_pid,
@@ -295,8 +305,8 @@ def run(
         with console.status(f"replaying {len(events)} demo events..."):
             result = asyncio.run(replay_files(IngestSettings(kafka_bootstrap=bootstrap), [demo_file]))
         console.print(f"ingest: {result.accepted} accepted, {result.rejected} rejected")
-        with console.status("waiting for the pipeline to drain..."):
-            asyncio.run(wait_drained(enrich, alerts))
+        console.print("waiting until every stage has processed and loaded the demo...")
+        wait_with_progress(console, timeout=300.0, settings=enrich)
         summary = summarize(enrich.clickhouse_dsn, [e["event_id"] for e in events])
         print_summary(console, summary)
         ok = summary.loaded == summary.produced == result.accepted and summary.duplicates == 0
@@ -305,7 +315,7 @@ def run(
             + f": produced {summary.produced}, loaded {summary.loaded} distinct event_ids, "
             f"{summary.duplicates} duplicate rows; {time.monotonic() - started:.1f}s"
         )
-    except StackError as exc:
+    except (StackError, NotProcessed) as exc:
         raise _fail(str(exc)) from None
     finally:
         if not keep:

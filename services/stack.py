@@ -1,14 +1,15 @@
 """The local stack: Kafka (KRaft), the enrich and alerts workers, and the demo run behind ``make run``.
 
-Everything lives under ``var/``: ``var/kafka`` (broker data), ``var/clickhouse`` (chDB), ``var/run``
-(pid files), ``var/log`` (worker logs). Workers are separate processes, as on Kubernetes, so the
-local run exercises the same consumer groups, commits and chDB ownership as production.
+Everything lives under ``ENGAGE_VAR_DIR`` (default ``./var``): ``kafka`` (broker data), ``clickhouse``
+and its ``clickhouse.owner`` lock (chDB), ``enrich`` and ``alerts`` (worker state), ``run`` (pid files),
+``log`` (worker logs). Workers are separate processes, as on Kubernetes, so the local run exercises the
+same consumer groups, commits and chDB ownership as production.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -19,9 +20,10 @@ from pathlib import Path
 
 import httpx
 
-from services.common.kafka import consumer_lag
 from services.common.kafka_local import LocalKafka
 from services.common.settings import REPO_ROOT, AlertsSettings, CommonSettings, EnrichSettings
+
+log = logging.getLogger(__name__)
 
 
 class StackError(RuntimeError):
@@ -36,18 +38,18 @@ class Worker:
 
 
 def var_dir() -> Path:
-    return Path(os.environ.get("ENGAGE_VAR_DIR", REPO_ROOT / "var"))
-
-
-def local_kafka_port() -> int:
-    return int(os.environ.get("ENGAGE_LOCAL_KAFKA_PORT", "9092"))
+    return CommonSettings().var_dir
 
 
 def local_kafka() -> LocalKafka:
-    data_dir = var_dir() / "kafka"
+    """The broker running from the var dir (whatever its port), else one to start on ``local_kafka_port``."""
+    settings = CommonSettings()
+    data_dir = settings.var_dir / "kafka"
     if (data_dir / "kafka.json").exists():
-        return LocalKafka.from_pid_dir(data_dir)
-    return LocalKafka(data_dir, port=local_kafka_port())
+        running = LocalKafka.from_pid_dir(data_dir)
+        if running.is_running():
+            return running
+    return LocalKafka(data_dir, port=settings.local_kafka_port)
 
 
 def workers(enrich: EnrichSettings, alerts: AlertsSettings) -> list[Worker]:
@@ -87,11 +89,24 @@ def worker_pid(name: str) -> int | None:
     return pid if _alive(pid) else None
 
 
+def clear_stale_pid(name: str) -> None:
+    """Remove the pid file a worker that died without stopping left behind, saying so."""
+    path = _pid_path(name)
+    try:
+        pid = int(path.read_text())
+    except (OSError, ValueError):
+        return
+    if not _alive(pid):
+        path.unlink(missing_ok=True)
+        log.warning("removed stale pid file %s (pid %d is not running)", path, pid)
+
+
 def start_worker(worker: Worker, env: dict[str, str]) -> int:
     """Spawn ``engage <args>`` detached, logging to var/log/<name>.log; return its pid."""
     existing = worker_pid(worker.name)
     if existing:
         return existing
+    clear_stale_pid(worker.name)
     (var_dir() / "run").mkdir(parents=True, exist_ok=True)
     (var_dir() / "log").mkdir(parents=True, exist_ok=True)
     log = open(var_dir() / "log" / f"{worker.name}.log", "ab")  # noqa: SIM115 - handed to the child
@@ -145,36 +160,5 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-async def wait_drained(
-    enrich: EnrichSettings, alerts: AlertsSettings, timeout: float = 300.0, settle_checks: int = 2
-) -> dict[str, int]:
-    """Wait until every consumer group has committed everything on its topics (twice in a row)."""
-    from services.enrich.load_consumer import loaded_topics, loader_group
-
-    groups = {
-        enrich.enrich_app_id: [enrich.topic_raw],
-        alerts.alerts_app_id: [alerts.topic_enriched],
-    }
-    if enrich.loader_enabled:
-        groups[loader_group(enrich)] = list(loaded_topics(enrich))
-    deadline = time.monotonic() + timeout
-    clean = 0
-    behind: dict[str, int] = {}
-    while time.monotonic() < deadline:
-        behind = {}
-        for group, topics in groups.items():
-            lag = await consumer_lag(enrich, group, topics)
-            behind.update({f"{group} {topic}": n for topic, n in lag.items() if n})
-        clean = clean + 1 if not behind else 0
-        if clean >= settle_checks:
-            return {"lag": 0}
-        await asyncio.sleep(1.0)
-    raise StackError(
-        f"pipeline did not drain within {timeout:.0f}s (lag {sum(behind.values())}: "
-        + ", ".join(f"{k} {n}" for k, n in sorted(behind.items()))
-        + ")"
-    )
-
-
 def worker_env(settings: CommonSettings) -> dict[str, str]:
-    return {"ENGAGE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap}
+    return {"ENGAGE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "ENGAGE_VAR_DIR": str(settings.var_dir)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ from urllib.parse import unquote, urlparse
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger(__name__)
 
 
 class ClickHouseError(RuntimeError):
@@ -180,27 +183,55 @@ class Database:
         with self._lock:
             self.client.close()
             if self._lock_fd is not None:
+                if isinstance(self.target, EmbeddedTarget):
+                    self.target.lock_path.unlink(missing_ok=True)  # still ours: we hold the lock
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
                 os.close(self._lock_fd)
                 self._lock_fd = None
 
 
-def connect(dsn: str, base_dir: Path | None = None, connect_timeout: float = 10.0) -> Database:
-    """Open the DSN's target; for chDB take ownership of the path or raise :class:`ChdbPathBusy`."""
-    target = parse_dsn(dsn, base_dir)
-    if isinstance(target, EmbeddedTarget):
-        target.path.parent.mkdir(parents=True, exist_ok=True)
+def _take_owner_lock(target: EmbeddedTarget) -> int:
+    """Lock ``target.lock_path`` exclusively; a lock file left by a dead owner is taken over, with a log line.
+
+    The owner removes the file when it closes; the inode check makes sure the lock we hold is on the file
+    that is at the path now, not on one a closing owner just unlinked.
+    """
+    target.path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
         fd = os.open(target.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise ChdbPathBusy(target.path, _read_owner(target.lock_path)) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(target.lock_path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    previous = _read_owner(target.lock_path) or {}
+    if previous.get("pid") not in (None, os.getpid()):
+        log.warning(
+            "cleared stale chDB owner lock %s left by pid %s, which no longer holds it",
+            target.lock_path,
+            previous["pid"],
+        )
+    return fd
+
+
+def connect(dsn: str, base_dir: Path | None = None, connect_timeout: float = 10.0) -> Database:
+    """Open the DSN's target; for chDB take ownership of the path or raise :class:`ChdbPathBusy`."""
+    target = parse_dsn(dsn, base_dir)
+    if isinstance(target, EmbeddedTarget):
+        fd = _take_owner_lock(target)
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid()}).encode(), 0)
         try:
             client = clickhouse_connect.get_client(dsn=f"chdb://{target.path}")
         except Exception:
+            target.lock_path.unlink(missing_ok=True)
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
             raise

@@ -453,7 +453,10 @@ class LocalKafka:
             log.info("Kafka already running in %s (pid %s)", self.data_dir, self.pid())
             self._wait_ready(timeout)
             return
-        self.pid_path.unlink(missing_ok=True)
+        stale = self.pid()
+        if stale is not None:
+            self.pid_path.unlink(missing_ok=True)
+            log.warning("removed stale Kafka pid file %s (pid %d is not running)", self.pid_path, stale)
         java = _check_java()
         libs = ensure_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)

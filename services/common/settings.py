@@ -7,12 +7,31 @@ and the Helm chart can render a single ConfigMap from these fields.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def local_kafka_bootstrap(var_dir: Path, port: int) -> str:
+    """The local broker's address: the one running from ``var_dir`` (its recorded port), else ``port``.
+
+    A broker started by ``make up`` on another port is found from its ``kafka.json`` while it runs, so
+    commands reach it whether or not they see the same ``ENGAGE_LOCAL_KAFKA_PORT``.
+    """
+    kafka_dir = var_dir / "kafka"
+    try:
+        pid = int((kafka_dir / "kafka.pid").read_text())
+        recorded = int(json.loads((kafka_dir / "kafka.json").read_text())["port"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"127.0.0.1:{port}"
+    return f"127.0.0.1:{recorded}"
 
 
 class CommonSettings(BaseSettings):
@@ -20,7 +39,17 @@ class CommonSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ENGAGE_", extra="ignore")
 
-    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated.")
+    var_dir: Path = Field(
+        Path("var"),
+        description="Local state of the embedded defaults: broker data, chDB, worker state, logs, locks.",
+    )
+    local_kafka_port: int = Field(
+        9092, description="Port of the local broker (`make up`/`make run`); the default Kafka address."
+    )
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:9092",
+        description="Kafka bootstrap servers, comma separated; unset: the local broker (local_kafka_port).",
+    )
     kafka_security_protocol: str = Field(
         "PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
     )
@@ -53,10 +82,28 @@ class CommonSettings(BaseSettings):
 
     clickhouse_dsn: str = Field(
         "chdb://./var/clickhouse",
-        description="chdb://PATH for the embedded engine, or http(s)://user:pass@host:8123/db for a server.",
+        description="chdb://PATH for the embedded engine, or http(s)://user:pass@host:8123/db for a server; "
+        "unset: chdb://<var_dir>/clickhouse.",
     )
 
     log_level: str = Field("info", description="Log level for every service.")
+
+    @model_validator(mode="after")
+    def _local_defaults(self) -> Self:
+        """Unset addresses and paths follow ``var_dir`` and the local broker: one setting moves them all."""
+        self.var_dir = self.var_dir.expanduser().resolve()
+        if "kafka_bootstrap" not in self.model_fields_set:
+            self.kafka_bootstrap = local_kafka_bootstrap(self.var_dir, self.local_kafka_port)
+        if "clickhouse_dsn" not in self.model_fields_set:
+            self.clickhouse_dsn = f"chdb://{self.var_dir / 'clickhouse'}"
+        for name, default in self._var_subdirs().items():
+            if name not in self.model_fields_set:
+                setattr(self, name, self.var_dir / default)
+        return self
+
+    def _var_subdirs(self) -> dict[str, str]:
+        """Path fields that live under ``var_dir`` unless set: field name -> subdirectory."""
+        return {}
 
     def kafka_client_options(self) -> dict[str, object]:
         """Keyword arguments for aiokafka clients (producer, consumer, admin)."""
@@ -118,7 +165,9 @@ class EnrichSettings(CommonSettings):
     )
     enrich_web_port: int = Field(6066, description="HTTP port: /metrics, /healthz, /readyz and /query.")
     enrich_web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
-    enrich_data_dir: Path = Field(Path("var/enrich"), description="Faust table state directory.")
+    enrich_data_dir: Path = Field(
+        Path("var/enrich"), description="Faust table state directory; unset: <var_dir>/enrich."
+    )
     fan_loss_window_seconds: float = Field(
         6 * 3600.0, description="An unfollow is attributed to the brand's latest post at most this old."
     )
@@ -136,6 +185,9 @@ class EnrichSettings(CommonSettings):
         "social.loader.dlq", description="Batches ClickHouse refused after all retries, for replay."
     )
 
+    def _var_subdirs(self) -> dict[str, str]:
+        return {"enrich_data_dir": "enrich"}
+
 
 class AlertsSettings(CommonSettings):
     """Alerts worker: per-brand signals and detectors."""
@@ -143,7 +195,9 @@ class AlertsSettings(CommonSettings):
     alerts_app_id: str = Field("engage-alerts", description="Faust app id = Kafka consumer group.")
     alerts_web_port: int = Field(6067, description="HTTP port: /metrics and /healthz.")
     alerts_web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
-    alerts_data_dir: Path = Field(Path("var/alerts"), description="Faust table state directory.")
+    alerts_data_dir: Path = Field(
+        Path("var/alerts"), description="Faust table state directory; unset: <var_dir>/alerts."
+    )
     alert_bucket_seconds: int = Field(300, description="Bucket of every alert signal (event time).")
     alert_warmup_seconds: float = Field(
         86400.0, description="No alerts for a brand's signal before it has this much history."
@@ -161,6 +215,9 @@ class AlertsSettings(CommonSettings):
         "docs/runbook.md",
         description="Runbook linked from alerts (kind appended as #anchor); point it at your hosted copy.",
     )
+
+    def _var_subdirs(self) -> dict[str, str]:
+        return {"alerts_data_dir": "alerts"}
 
 
 def to_env(settings: BaseSettings) -> dict[str, str]:

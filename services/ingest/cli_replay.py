@@ -52,6 +52,10 @@ def replay(
         InputFormat | None, typer.Option("--format", help="Override the format taken from the file name.")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Events per acknowledged batch.")] = 2000,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Then wait until every stage has processed and loaded them.")
+    ] = False,
+    wait_timeout: Annotated[float, typer.Option(min=1, help="Seconds --wait waits at most.")] = 600.0,
 ) -> None:
     """Replay events from files into Kafka; invalid lines go to the DLQ with the reason and line number."""
     import asyncio
@@ -154,6 +158,10 @@ def replay(
         more = f" {' '.join(str(p) for p in rest)}" if len(rest) > 1 else ""
         console.print(f"resume with --from-line {line}{more}", soft_wrap=True)
         raise typer.Exit(1)
+    if wait:
+        from services.drain import wait_or_exit
+
+        wait_or_exit(err, wait_timeout)
 
 
 def summary_table(summary: ReplaySummary, topic_raw: str, topic_dlq: str) -> Table:

@@ -36,6 +36,10 @@ def register(app: typer.Typer) -> None:
         brands: Annotated[
             str | None, typer.Option(help="Comma-separated subset of the default brand ids.")
         ] = None,
+        wait: Annotated[
+            bool, typer.Option("--wait", help="Then wait until every stage has processed and loaded them.")
+        ] = False,
+        wait_timeout: Annotated[float, typer.Option(min=1, help="Seconds --wait waits at most.")] = 600.0,
     ) -> None:
         """Generate brand conversation with known truth (cascades, journeys, replies, crises)."""
         from datetime import datetime
@@ -77,6 +81,10 @@ def register(app: typer.Typer) -> None:
             accepted, rejected = asyncio.run(produce_events(settings, sim.events, rate=rate))
             destination = f"{settings.topic_raw} ({accepted} accepted, {rejected} rejected)"
         console.print(summary_line(sim, destination, cpu))
+        if wait and out is None:
+            from services.drain import wait_or_exit
+
+            wait_or_exit(console, wait_timeout)
 
 
 def write_events(path: Path, events: list[dict[str, Any]]) -> None:

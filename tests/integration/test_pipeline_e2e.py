@@ -16,10 +16,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from services.common.dlq import header_dict
 from services.common.query import run_query
 from services.common.settings import REPO_ROOT
+from services.drain import wait_processed
 from services.ingest.canonical import EVENT_TYPES
 from services.ingest.demo import demo_events
 from services.ingest.replay import replay_files
-from services.stack import wait_drained
 from services.summary import summarize
 from tests.integration.pipeline import Pipeline
 
@@ -63,7 +63,7 @@ def loaded(pipeline: Pipeline, demo_file: tuple[Path, list[dict[str, object]]]) 
     result = asyncio.run(replay_files(pipeline.ingest, [path], batch_size=500))
     assert (result.accepted, result.rejected) == (N, len(BAD_LINES))
     asyncio.run(_produce_poison(pipeline))
-    asyncio.run(wait_drained(pipeline.enrich, pipeline.alerts, timeout=240))
+    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, timeout=240))
     return events
 
 
@@ -161,7 +161,7 @@ def test_replaying_the_same_file_does_not_duplicate_rows(
     path, events = demo_file
     _, alerts_before = run_query(pipeline.dsn, "SELECT count() FROM alerts FINAL")
     asyncio.run(replay_files(pipeline.ingest, [path]))
-    asyncio.run(wait_drained(pipeline.enrich, pipeline.alerts, timeout=240))
+    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, timeout=240))
     summary = summarize(pipeline.dsn, [str(e["event_id"]) for e in events])
     assert (summary.loaded, summary.rows, summary.duplicates) == (N, N, 0)
     _, alerts_after = run_query(pipeline.dsn, "SELECT count() FROM alerts FINAL")

@@ -1,5 +1,8 @@
 """DSN parsing, backend selection, chDB ownership, and migrations on a real embedded engine."""
 
+import json
+import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,9 +24,13 @@ from services.common.query import run_query
 from services.common.settings import CommonSettings
 
 
-def test_default_dsn_is_embedded_relative_to_cwd(tmp_path: Path) -> None:
-    target = parse_dsn(CommonSettings().clickhouse_dsn, base_dir=tmp_path)
-    assert target == EmbeddedTarget(tmp_path / "var" / "clickhouse")
+def test_default_dsn_is_embedded_under_the_var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ENGAGE_VAR_DIR", raising=False)
+    monkeypatch.delenv("ENGAGE_CLICKHOUSE_DSN", raising=False)
+    assert parse_dsn(CommonSettings().clickhouse_dsn) == EmbeddedTarget(tmp_path / "var" / "clickhouse")
+    monkeypatch.setenv("ENGAGE_VAR_DIR", str(tmp_path / "state"))
+    assert parse_dsn(CommonSettings().clickhouse_dsn) == EmbeddedTarget(tmp_path / "state" / "clickhouse")
     assert parse_dsn("chdb:///abs/path") == EmbeddedTarget(Path("/abs/path"))
 
 
@@ -86,6 +93,26 @@ def test_chdb_path_has_one_owner_and_others_are_told_who(tmp_path: Path) -> None
     finally:
         db.close()
     assert owner_info(parse_dsn(dsn)) is None  # type: ignore[arg-type]
+
+
+def test_a_dead_owners_lock_is_cleared_with_a_log_line_and_a_clean_close_leaves_none(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dsn = f"chdb://{tmp_path / 'ch'}"
+    target = parse_dsn(dsn)
+    assert isinstance(target, EmbeddedTarget)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    target.lock_path.write_text(json.dumps({"pid": dead.pid, "query_url": "http://127.0.0.1:1/query"}))
+    assert owner_info(target) is None  # nobody holds it: the file alone does not make an owner
+    with caplog.at_level(logging.WARNING, logger="services.common.clickhouse"):
+        db = connect(dsn)
+    try:
+        assert f"cleared stale chDB owner lock {target.lock_path} left by pid {dead.pid}" in caplog.text
+        assert json.loads(target.lock_path.read_text())["pid"] == os.getpid()
+    finally:
+        db.close()
+    assert not target.lock_path.exists()
 
 
 def test_query_opens_the_path_when_nobody_owns_it_and_is_read_only(tmp_path: Path) -> None:

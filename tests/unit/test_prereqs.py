@@ -52,7 +52,7 @@ class Machine:
         _write(self.bin / "go", '[ "$1 $2" = "env GOVERSION" ] && echo go1.26.8')
         if apt:
             installs = "\n".join(
-                f'    {pkg}) {" ; ".join(self._stub_cmd(c, b) for c, b in cmds.items())} ;;'
+                f"    {pkg}) {' ; '.join(self._stub_cmd(c, b) for c, b in cmds.items())} ;;"
                 for pkg, cmds in PACKAGE_COMMANDS.items()
             )
             _write(
@@ -63,7 +63,7 @@ class Machine:
                 "  esac; done; fi",
             )
         if sudo is not None:
-            ok = "exec \"$@\"" if sudo else "exit 1"
+            ok = 'exec "$@"' if sudo else "exit 1"
             _write(self.bin / "sudo", f'echo "sudo $*" >> {self.log}\n[ "$1" = -n ] && shift\n{ok}')
 
     def _stub_cmd(self, name: str, body: str) -> str:

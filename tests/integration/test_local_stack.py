@@ -1,0 +1,75 @@
+"""The local stack as a user drives it: `engage up` on a non-default port, `simulate --wait`, `engage down`.
+
+No ENGAGE_KAFKA_BOOTSTRAP anywhere: ENGAGE_LOCAL_KAFKA_PORT alone must bring every command to the local
+broker, and ENGAGE_VAR_DIR must hold every piece of local state.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from services.common.kafka_local import free_port
+from services.ingest.simulator import SimulationConfig, simulate
+
+pytestmark = pytest.mark.integration
+
+
+def test_simulate_wait_on_a_non_default_local_port_loads_every_event(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGAGE_")}
+    env |= {
+        "ENGAGE_VAR_DIR": str(state),
+        "ENGAGE_LOCAL_KAFKA_PORT": str(port),
+        "ENGAGE_ENRICH_WEB_PORT": str(free_port()),
+        "ENGAGE_ALERTS_WEB_PORT": str(free_port()),
+        "ENGAGE_PSEUDONYM_KEY": "local-stack-test-key",
+    }
+
+    def engage(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            cwd=tmp_path,  # not the repository: nothing may land in ./var
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    try:
+        up = engage("up", timeout=300)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"127.0.0.1:{port}" in up.stdout
+
+        sim = engage(
+            "simulate", "--seed", "5", "--duration", "1200", "--wait", "--wait-timeout", "240", timeout=400
+        )
+        assert sim.returncode == 0, sim.stdout + sim.stderr
+        assert "processed and loaded: every stage caught up" in sim.stderr
+
+        expected = {e["event_id"] for e in simulate(SimulationConfig(seed=5, duration_seconds=1200)).events}
+        assert len(expected) > 500
+        # Right after --wait returns, without polling: every event is already in ClickHouse, once.
+        query = engage(
+            "query",
+            "SELECT event_id, count() AS n FROM events FINAL GROUP BY event_id",
+            "-f",
+            "json",
+            timeout=120,
+        )
+        assert query.returncode == 0, query.stderr
+        rows = orjson.loads(query.stdout)
+        assert {r["event_id"] for r in rows} == expected
+        assert max(r["n"] for r in rows) == 1
+    finally:
+        down = engage("down", timeout=180)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert {p.name for p in state.iterdir()} >= {"kafka", "clickhouse", "enrich", "alerts", "log", "run"}
+    assert not (state / "clickhouse.owner").exists()
+    assert not (tmp_path / "var").exists()
