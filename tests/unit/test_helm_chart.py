@@ -31,6 +31,7 @@ KUBERNETES_DEFAULTS = {
     "alerts_web_host": "0.0.0.0",
     "enrich_data_dir": Path("/data/enrich"),
     "alerts_data_dir": Path("/data/alerts"),
+    "var_dir": Path("/data"),
 }
 RENDERS = {"default": (), "production": ("-f", str(PRODUCTION_VALUES))}
 
