@@ -21,6 +21,7 @@ import httpx
 
 from services.common.kafka import consumer_lag
 from services.common.kafka_local import LocalKafka
+from services.common.query import ensure_local_token
 from services.common.settings import REPO_ROOT, AlertsSettings, CommonSettings, EnrichSettings
 
 
@@ -177,4 +178,9 @@ async def wait_drained(
 
 
 def worker_env(settings: CommonSettings) -> dict[str, str]:
-    return {"ENGAGE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap}
+    """The local workers' environment: the broker, and the /query token the local CLI sends (generated
+    once in var/run unless ENGAGE_QUERY_TOKENS is set)."""
+    env = {"ENGAGE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap}
+    if not os.environ.get("ENGAGE_QUERY_TOKENS", "").strip():
+        env["ENGAGE_QUERY_TOKENS"] = ensure_local_token()
+    return env
