@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from aiokafka.structs import ConsumerRecord
@@ -27,7 +27,7 @@ from tests.factories import make_enriched_event
 class _Batch:
     """Stands in for OutputBatch: collects the dead letters instead of producing them."""
 
-    sent: list[tuple[str, bytes | None, dict[str, str]]] = []
+    sent: ClassVar[list[tuple[str, bytes | None, dict[str, str]]]] = []
 
     def __init__(self, producer: Any) -> None:
         self.messages: list[tuple[str, bytes | None, dict[str, str]]] = []

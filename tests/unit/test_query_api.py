@@ -1,4 +1,4 @@
-"""/query's answers (services/enrich/query_api.py) and how clients find their token (services/common/query.py)."""
+"""/query's answers (services/enrich/query_api.py) and how clients find their token (common/query.py)."""
 
 from __future__ import annotations
 
