@@ -377,9 +377,9 @@ async def _insert_with_retry(
             record(None)
             return
         except Exception as exc:
-            metrics.LOADER_FAILURES.labels(table).inc()
             if is_row_error(exc):
-                raise
+                raise  # the rows' fault, not ClickHouse's: not a loader failure (metric, readiness)
+            metrics.LOADER_FAILURES.labels(table).inc()
             record(exc)
             if time.monotonic() + delay > deadline:
                 log.error("giving up on insert into %s after retries: %s", table, exc)
