@@ -69,6 +69,7 @@ def pipeline_settings(bootstrap: str, tmp: Path, prefix: str) -> tuple[IngestSet
         enrich_web_port=free_port(),
         enrich_data_dir=tmp / "enrich",
         topic_loader_dlq=f"{ns}.loader.dlq",
+        query_tokens="bench-query-token",
     )
     return ingest, enrich
 

@@ -21,7 +21,7 @@ import httpx
 import orjson
 
 from bench.common import pipeline_settings
-from bench.enrich_worker import Stalled, enrich_worker, query
+from bench.enrich_worker import Stalled, enrich_worker, query, query_headers
 from bench.ingest_http import TOKEN, server
 from services.common.kafka import ensure_topics
 from services.common.kafka_local import free_port
@@ -105,7 +105,7 @@ async def _latency_run(
     seen: dict[str, float] = {}
     tick = 0.1
     per_tick = max(1, round(rate * tick))
-    url = f"http://{enrich.enrich_web_host}:{enrich.enrich_web_port}/query"
+    url = enrich.query_url()
     sending, behind = True, False
 
     async def poll() -> None:
@@ -127,7 +127,7 @@ async def _latency_run(
                         "SELECT event_id, toUnixTimestamp64Milli(now64(3)) FROM events "
                         f"WHERE occurred_at >= fromUnixTimestamp64Milli({low})"
                     )
-                    resp = await http.post(url, json={"sql": sql})
+                    resp = await http.post(url, json={"sql": sql}, headers=query_headers(enrich))
                     resp.raise_for_status()
                     for event_id, now_ms in resp.json()["rows"]:
                         if event_id in sent and event_id not in seen:

@@ -77,10 +77,16 @@ async def wait_committed(
     raise RuntimeError(f"{group} did not drain {topics} in {timeout}s; lag {lag}")
 
 
+def query_headers(settings: EnrichSettings) -> dict[str, str]:
+    """The bearer token of the worker's /query (the first of its ENGAGE_QUERY_TOKENS)."""
+    return {"Authorization": f"Bearer {settings.query_tokens.split(',')[0].strip()}"}
+
+
 def query(settings: EnrichSettings, sql: str, timeout: float = 60) -> list[list[Any]]:
     """Rows of a read-only query, through the running worker's /query endpoint (it owns the chDB)."""
-    url = f"http://{settings.enrich_web_host}:{settings.enrich_web_port}/query"
-    resp = httpx.post(url, json={"sql": sql}, timeout=timeout)
+    resp = httpx.post(
+        settings.query_url(), json={"sql": sql}, headers=query_headers(settings), timeout=timeout
+    )
     body = resp.json()
     if resp.status_code != 200:
         raise RuntimeError(f"query failed: {body.get('error', resp.text)}")

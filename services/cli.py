@@ -182,7 +182,7 @@ def enrich_worker() -> None:
         except ChdbPathBusy as exc:
             raise _fail(str(exc)) from None
         run_migrations(db)
-        db.advertise(f"http://{settings.enrich_web_host}:{settings.enrich_web_port}/query")
+        db.advertise(settings.query_url())
     faust_app = create_app(settings, db)
     try:
         run_worker(faust_app, settings.log_level)

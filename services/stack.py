@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from services.common.kafka_local import LocalKafka
+from services.common.query import ensure_local_token
 from services.common.settings import REPO_ROOT, AlertsSettings, CommonSettings, EnrichSettings
 
 log = logging.getLogger(__name__)
@@ -161,4 +162,9 @@ def _reap(pid: int) -> None:
 
 
 def worker_env(settings: CommonSettings) -> dict[str, str]:
-    return {"ENGAGE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "ENGAGE_VAR_DIR": str(settings.var_dir)}
+    """The local workers' environment: the broker, the var dir, and the /query token the local CLI sends
+    (generated once in <var_dir>/run unless ENGAGE_QUERY_TOKENS is set)."""
+    env = {"ENGAGE_KAFKA_BOOTSTRAP": settings.kafka_bootstrap, "ENGAGE_VAR_DIR": str(settings.var_dir)}
+    if not os.environ.get("ENGAGE_QUERY_TOKENS", "").strip():
+        env["ENGAGE_QUERY_TOKENS"] = ensure_local_token()
+    return env

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import os
+import secrets
 import signal
 import threading
 from collections.abc import Iterator
@@ -11,6 +13,10 @@ from types import FrameType
 import pytest
 
 from services.common.kafka_local import LocalKafka, free_port
+
+# The /query token of every worker the tests start (they inherit this environment through to_env) and
+# of every query the tests route to them (services.common.query.client_token reads it).
+os.environ.setdefault("ENGAGE_QUERY_TOKENS", f"test-{secrets.token_urlsafe(16)}")
 
 # Shared assertion helpers get pytest's assertion introspection too (a bare "AssertionError" from a
 # ground-truth check says nothing about which ids were lost or duplicated).

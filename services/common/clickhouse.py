@@ -23,6 +23,9 @@ from urllib.parse import unquote, urlparse
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from services.common.settings import CommonSettings
+from services.common.sql_guard import QuerySyntaxError, check_statement, denied_functions
+
 log = logging.getLogger(__name__)
 
 
@@ -127,6 +130,101 @@ def owner_info(target: EmbeddedTarget) -> dict[str, Any] | None:
         os.close(fd)
 
 
+# SYNTAX_ERROR, TOO_DEEP_AST, TOO_BIG_AST: ClickHouse's parser did not accept the text.
+_PARSE_ERRORS = frozenset({62, 167, 168})
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """Limits on every ad-hoc query (ClickHouse settings of the same names)."""
+
+    max_execution_time: float = 60.0
+    max_result_rows: int = 500_000
+    max_memory_usage: int = 1_000_000_000
+
+    @classmethod
+    def of(cls, settings: CommonSettings) -> QueryLimits:
+        return cls(
+            settings.query_max_execution_seconds,
+            settings.query_max_result_rows,
+            settings.query_max_memory_bytes,
+        )
+
+    def settings(self) -> dict[str, Any]:
+        # Limits first, readonly last: once read-only, a session refuses to change any setting.
+        return {
+            "max_execution_time": self.max_execution_time,
+            "max_result_rows": self.max_result_rows,
+            "result_overflow_mode": "throw",
+            "max_memory_usage": self.max_memory_usage,
+            "readonly": 1,
+        }
+
+
+class QuerySession:
+    """Ad-hoc read-only SQL on a ClickHouse session of its own, never the loader's.
+
+    A refused write must not change the writer's session: with chDB, per-call settings are applied
+    with ``SET`` and restored afterwards, and a restore after ``readonly=1`` fails, leaving the session
+    read-only for every later insert. Here the session is read-only and limited from the start (for
+    chDB a second handle on the engine this process owns, with the limits and ``readonly=1`` set once;
+    for a server, the same settings on every request), and every statement passes
+    :func:`services.common.sql_guard.check_statement` first. It has its own lock, so a long query
+    does not hold up the loader's inserts.
+    """
+
+    def __init__(self, client: Client, embedded: bool, limits: QueryLimits) -> None:
+        self.client = client
+        self.limits = limits
+        self._lock = threading.Lock()
+        if embedded:
+            for name, value in limits.settings().items():
+                client.command(f"SET {name} = {value!r}")
+            self._per_query: dict[str, Any] = {}
+        else:
+            self._per_query = limits.settings()
+        try:
+            names = [r[0] for r in client.query("SELECT name FROM system.table_functions").result_rows]
+        except Exception:  # an old server or a restricted user: the fixed list still applies
+            names = []
+        self.denied = denied_functions(names)
+
+    def canonical(self, sql: str) -> str:
+        """ClickHouse's own parse of ``sql`` as one canonical line; a syntax error raises QuerySyntaxError."""
+        with self._lock:
+            try:
+                result = self.client.query(
+                    "SELECT formatQuerySingleLine({sql:String})",
+                    parameters={"sql": sql},
+                    settings=self._per_query,
+                )
+            except Exception as exc:
+                if getattr(exc, "code", None) in _PARSE_ERRORS:
+                    raise QuerySyntaxError(f"not a valid statement: {exc}") from exc
+                raise
+        return str(result.result_rows[0][0])
+
+    def check(self, sql: str) -> str:
+        """The canonical form of ``sql`` when it may run here; QueryRefused otherwise."""
+        canonical = self.canonical(sql)
+        check_statement(canonical, self.denied)
+        return canonical
+
+    def query_rows(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Check, then run ``sql``; QueryRefused for a statement that may not run, the driver's error
+        for one that failed."""
+        self.check(sql)
+        with self._lock:
+            result = self.client.query(sql, parameters=parameters, settings=self._per_query)
+            return list(result.column_names), [tuple(r) for r in result.result_rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self.client.close()
+
+
 class Database:
     """A thread-safe handle on one ClickHouse target.
 
@@ -171,6 +269,10 @@ class Database:
                 column_oriented=True,
                 settings=settings,
             )
+
+    def query_session(self, limits: QueryLimits | None = None) -> QuerySession:
+        """A read-only session of its own for ad-hoc queries (see :class:`QuerySession`)."""
+        return QuerySession(_client(self.target), self.embedded, limits or QueryLimits())
 
     def advertise(self, query_url: str) -> None:
         """Record where this owner serves read-only queries (embedded mode only)."""
@@ -229,15 +331,22 @@ def connect(dsn: str, base_dir: Path | None = None, connect_timeout: float = 10.
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid()}).encode(), 0)
         try:
-            client = clickhouse_connect.get_client(dsn=f"chdb://{target.path}")
+            client = _client(target)
         except Exception:
             target.lock_path.unlink(missing_ok=True)
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
             raise
         return Database(client, target, lock_fd=fd)
+    return Database(_client(target, connect_timeout), target)
+
+
+def _client(target: Target, connect_timeout: float = 10.0) -> Client:
+    """A new client (for chDB: a new handle, with session state of its own, on the process's engine)."""
+    if isinstance(target, EmbeddedTarget):
+        return clickhouse_connect.get_client(dsn=f"chdb://{target.path}")
     try:
-        client = clickhouse_connect.get_client(
+        return clickhouse_connect.get_client(
             host=target.host,
             port=target.port,
             username=target.username,
@@ -248,4 +357,3 @@ def connect(dsn: str, base_dir: Path | None = None, connect_timeout: float = 10.
         )
     except Exception as exc:
         raise ClickHouseError(f"cannot reach ClickHouse server {target!r}: {exc}") from exc
-    return Database(client, target)

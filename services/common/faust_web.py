@@ -24,9 +24,12 @@ LAG_INTERVAL_SECONDS = 10.0
 LagSource = Callable[[], Awaitable[dict[tuple[str, str, str], int]]]
 
 
-def add_health_views(app: faust.App, extra_lag: LagSource | None = None) -> None:
-    """Register liveness, readiness (partitions assigned, not rebalancing), Prometheus metrics, and the
-    periodic consumer-lag measurement."""
+def add_health_views(
+    app: faust.App, extra_lag: LagSource | None = None, not_ready: Callable[[], str | None] | None = None
+) -> None:
+    """Register liveness, readiness (partitions assigned, not rebalancing, and ``not_ready()`` — e.g.
+    the loader's — reporting no problem), Prometheus metrics, and the periodic consumer-lag
+    measurement."""
 
     @app.page("/healthz")
     class Healthz(View):
@@ -37,6 +40,9 @@ def add_health_views(app: faust.App, extra_lag: LagSource | None = None) -> None
     class Readyz(View):
         async def get(self, request: Request) -> Response:
             ready = _is_ready(app)
+            problem = not_ready() if not_ready is not None else None
+            if problem is not None:
+                return self.json({"ready": False, "problem": problem}, status=503)
             return self.json({"ready": ready}, status=200 if ready else 503)
 
     @app.page("/metrics")

@@ -86,6 +86,16 @@ class CommonSettings(BaseSettings):
         "unset: chdb://<var_dir>/clickhouse.",
     )
 
+    query_max_execution_seconds: float = Field(
+        60.0, description="Ad-hoc queries (/query, engage query) stop after this long (max_execution_time)."
+    )
+    query_max_result_rows: int = Field(
+        500_000, description="Ad-hoc queries returning more rows fail (max_result_rows)."
+    )
+    query_max_memory_bytes: int = Field(
+        1_000_000_000, description="Memory one ad-hoc query may use (max_memory_usage)."
+    )
+
     log_level: str = Field("info", description="Log level for every service.")
 
     @model_validator(mode="after")
@@ -163,7 +173,17 @@ class EnrichSettings(CommonSettings):
         description="Raw events with longer texts (or otherwise invalid) are dead-lettered; "
         "keep it >= ingest_max_text_chars.",
     )
-    enrich_web_port: int = Field(6066, description="HTTP port: /metrics, /healthz, /readyz and /query.")
+    enrich_web_port: int = Field(
+        6066,
+        description="HTTP port: /metrics, /healthz, /readyz (and /query unless enrich_query_port is set).",
+    )
+    enrich_query_port: int = Field(
+        0, description="Serve /query on this port of its own (0: on enrich_web_port)."
+    )
+    enrich_query_host: str = Field("127.0.0.1", description="Bind address of the /query port of its own.")
+    query_tokens: str = Field(
+        "", description="Comma-separated bearer tokens accepted by /query; empty: /query refuses every call."
+    )
     enrich_web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
     enrich_data_dir: Path = Field(
         Path("var/enrich"), description="Faust table state directory; unset: <var_dir>/enrich."
@@ -181,12 +201,21 @@ class EnrichSettings(CommonSettings):
     loader_max_retry_seconds: float = Field(
         300.0, description="Insert retries (with backoff) before a batch is dead-lettered."
     )
+    loader_unready_after_failures: int = Field(
+        5, description="/readyz answers 503 after this many inserts in a row failed or were dead-lettered."
+    )
     topic_loader_dlq: str = Field(
         "social.loader.dlq", description="Batches ClickHouse refused after all retries, for replay."
     )
 
     def _var_subdirs(self) -> dict[str, str]:
         return {"enrich_data_dir": "enrich"}
+
+    def query_url(self) -> str:
+        """Where this worker serves /query (advertised beside an embedded chDB path)."""
+        if self.enrich_query_port:
+            return f"http://{self.enrich_query_host}:{self.enrich_query_port}/query"
+        return f"http://{self.enrich_web_host}:{self.enrich_web_port}/query"
 
 
 class AlertsSettings(CommonSettings):

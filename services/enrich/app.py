@@ -24,13 +24,11 @@ from collections import Counter
 from typing import Any
 
 import faust
-import orjson
-from faust.web import Request, Response, View
 
 from services.common import metrics
 from services.common.avro import AvroCodec, SchemaError, codec
 from services.common.batch_send import OutputBatch
-from services.common.clickhouse import Database
+from services.common.clickhouse import Database, QueryLimits
 from services.common.faust_state import ChangelogWriter, TableBacking
 from services.common.faust_web import add_health_views, dead_letter, decode_batch, take_events
 from services.common.kafka import faust_app
@@ -40,10 +38,10 @@ from services.enrich.features.engine import FeatureEngine, Stores
 from services.enrich.load_consumer import Loader
 from services.enrich.loader import TARGETS
 from services.enrich.processor import enrich_records, invalid_reason
+from services.enrich.query_api import QueryServer, add_query_view, parse_tokens
 
 log = logging.getLogger(__name__)
 
-READ_ONLY_SETTINGS = {"readonly": 1}
 STATE_TABLES = ("posts", "funnels", "threads", "brands")
 
 
@@ -148,34 +146,15 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
     if settings.loader_enabled:
         if db is None:
             raise ValueError("the loader needs a ClickHouse database")
-        owned_db: Database = db
-
         loader: Loader | None = Loader(settings, db, app.producer, app.conf)
         app.service(loader)  # type: ignore[arg-type]  # an instance: faust starts it with the app
-
-        @app.page("/query")
-        class Query(View):
-            """Read-only SQL against the chDB this worker owns: analysts query while it loads."""
-
-            async def post(self, request: Request) -> Response:
-                try:
-                    body = await request.json()
-                    sql = body["sql"]
-                    if not isinstance(sql, str) or not sql.strip():
-                        raise ValueError("field 'sql' must be a non-empty string")
-                except (ValueError, KeyError, TypeError) as exc:
-                    return self.json({"error": f"bad request: {exc}"}, status=400)
-                try:
-                    columns, rows = await asyncio.to_thread(
-                        owned_db.query_rows, sql, body.get("parameters"), READ_ONLY_SETTINGS
-                    )
-                except Exception as exc:
-                    return self.json({"error": str(exc)}, status=422)
-                payload = orjson.dumps(
-                    {"columns": columns, "rows": rows}, default=str, option=orjson.OPT_NON_STR_KEYS
-                )
-                return self.bytes(payload, content_type="application/json")
-
+        # Analysts' queries on a read-only session of their own: a refused write cannot touch the loader's.
+        session, tokens = db.query_session(QueryLimits.of(settings)), parse_tokens(settings.query_tokens)
+        if settings.enrich_query_port:
+            server = QueryServer(session, tokens, settings.enrich_query_host, settings.enrich_query_port)
+            app.service(server)  # type: ignore[arg-type]
+        else:
+            add_query_view(app, session, tokens)
     else:
         loader = None
     metrics.events_received("enrich")
@@ -185,5 +164,10 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
         for target in TARGETS.values():
             metrics.LOADER_FAILURES.labels(target.table)
         metrics.DLQ.labels("loader", "clickhouse_insert_failed")
-    add_health_views(app, extra_lag=loader.partition_lag if loader is not None else None)
+        metrics.DLQ.labels("loader", "clickhouse_row_rejected")
+    add_health_views(
+        app,
+        extra_lag=loader.partition_lag if loader is not None else None,
+        not_ready=loader.problem if loader is not None else None,
+    )
     return app

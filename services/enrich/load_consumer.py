@@ -11,6 +11,12 @@ Failure handling:
 * an insert is retried with capped exponential backoff and the same deduplication token (the hash
   of the batch's offsets), so a retried or redelivered batch is dropped by ClickHouse; after
   ``loader_max_retry_seconds`` the batch is parked in the loader DLQ and committed;
+* an insert that ClickHouse (or the client) refuses because of the rows themselves — a value it
+  cannot store, more partitions than one insert block may touch — is not retried: the batch is split
+  in halves and each loaded on its own (bisection), so only the rows that fail alone are parked,
+  with ClickHouse's reason, and everyone else's events are loaded;
+* readiness: after ``loader_unready_after_failures`` failed inserts in a row (or whole batches
+  refused) ``/readyz`` answers 503 with the last error, until an insert succeeds;
 * undecodable messages go to the DLQ with the reason;
 * a crash between insert and commit redelivers the batch; ReplacingMergeTree tables (queried with
   ``FINAL``) collapse the duplicates if the batch boundaries differ;
@@ -22,14 +28,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import struct
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
+from clickhouse_connect.driver.exceptions import DataError
 from mode import Service
 
 from services.common import failpoints, metrics
@@ -70,6 +79,22 @@ class Loader(Service):
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: list[ConsumerRecord[bytes, bytes]] = []
         self._lock = asyncio.Lock()
+        self.failures_in_a_row = 0
+        self.last_error = ""
+
+    def problem(self) -> str | None:
+        """Why the worker should not be ready (for /readyz), or None."""
+        limit = self.settings.loader_unready_after_failures
+        if limit > 0 and self.failures_in_a_row >= limit:
+            return f"{self.failures_in_a_row} ClickHouse inserts in a row failed; last: {self.last_error}"
+        return None
+
+    def _record(self, error: BaseException | None) -> None:
+        if error is None:
+            self.failures_in_a_row = 0
+        else:
+            self.failures_in_a_row += 1
+            self.last_error = _describe(error)
 
     async def on_start(self) -> None:
         conf = self._app_conf
@@ -154,34 +179,52 @@ class Loader(Service):
         started = time.perf_counter()
         decoder = codec(target.subject)
         dead = OutputBatch(self.producer)
-        records: list[dict[str, Any]] = []
+        loaded: list[tuple[ConsumerRecord[bytes, bytes], dict[str, Any]]] = []
         for message in batch:
             try:
-                records.append(decoder.decode(message.value))
+                loaded.append((message, decoder.decode(message.value)))
             except DecodeError as exc:
                 metrics.DLQ.labels("loader", exc.reason).inc()
                 _dead_letter(dead, self.settings.topic_dlq, message, exc.reason, str(exc))
         if len(dead):
             await asyncio.gather(*(await dead.send()))
-        if not records:
+        if not loaded:
             return
         table = target.table
-        data = to_columns(records, target.columns)
-        inserted = await _insert_with_retry(
-            self.db, table, data, target.columns, _dedup_token(batch), self.settings.loader_max_retry_seconds
-        )
-        if not inserted:
-            metrics.DLQ.labels("loader", "clickhouse_insert_failed").inc(len(batch))
-            parked = OutputBatch(self.producer)
-            for message in batch:
-                _dead_letter(
-                    parked,
-                    self.settings.topic_loader_dlq,
-                    message,
-                    "clickhouse_insert_failed",
-                    f"insert into {table} kept failing",
+
+        async def attempt(part: Sequence[tuple[ConsumerRecord[bytes, bytes], dict[str, Any]]]) -> None:
+            data = to_columns([r for _, r in part], target.columns)
+            await _insert_with_retry(
+                self.db,
+                table,
+                data,
+                target.columns,
+                _dedup_token([m for m, _ in part]),
+                self.settings.loader_max_retry_seconds,
+                self._record,
+            )
+
+        parked = await insert_bisecting(loaded, attempt)
+        if parked:
+            out = OutputBatch(self.producer)
+            for (message, _), why in parked:
+                metrics.DLQ.labels("loader", why.reason).inc()
+                _dead_letter(out, self.settings.topic_loader_dlq, message, why.reason, why.detail)
+            await asyncio.gather(*(await out.send()))
+            if len(parked) == len(loaded) and len(loaded) > 1:
+                self._record(
+                    RuntimeError(f"every row of a batch for {table} was refused: {parked[0][1].detail}")
                 )
-            await asyncio.gather(*(await parked.send()))
+            log.warning(
+                "%d of %d rows for %s parked in %s",
+                len(parked),
+                len(loaded),
+                table,
+                self.settings.topic_loader_dlq,
+            )
+        parked_ids = {id(message) for (message, _), _ in parked}
+        records = [r for m, r in loaded if id(m) not in parked_ids]
+        if not records:
             return
         metrics.LOADER_BATCH_ROWS.labels(table).observe(len(records))
         metrics.LOADER_ROWS.labels(table).inc(len(records))
@@ -244,6 +287,75 @@ def _dead_letter(
     )
 
 
+# ClickHouse error codes caused by the inserted values themselves: retrying the same rows cannot help.
+ROW_ERROR_CODES = frozenset(
+    {
+        6,  # CANNOT_PARSE_TEXT
+        26,  # CANNOT_PARSE_QUOTED_STRING
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        53,  # TYPE_MISMATCH
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        131,  # TOO_LARGE_STRING_SIZE
+        190,  # SIZES_OF_ARRAYS_DONT_MATCH
+        321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+        349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+        395,  # FUNCTION_THROW_IF_VALUE_IS_NON_ZERO (a materialized view's check)
+        407,  # DECIMAL_OVERFLOW
+    }
+)
+TOO_MANY_PARTS = 252  # also "Too many partitions for single INSERT block": that one depends on the rows
+
+
+def is_row_error(exc: BaseException) -> bool:
+    """True when the rows caused the failure (split the batch), False when ClickHouse or the path to
+    it did (retry the same batch)."""
+    if isinstance(exc, DataError | ValueError | TypeError | OverflowError | struct.error):
+        return True  # the client could not serialise a value
+    code = getattr(exc, "code", None)
+    if code == TOO_MANY_PARTS:
+        return "partitions for single insert" in str(exc).lower()
+    return code in ROW_ERROR_CODES
+
+
+@dataclass(frozen=True)
+class Parked:
+    """Why rows went to the loader DLQ: the DLQ reason and ClickHouse's message."""
+
+    reason: str
+    detail: str
+
+
+class InsertGaveUp(RuntimeError):
+    """Inserts kept failing for reasons other than the rows, until loader_max_retry_seconds."""
+
+
+T = TypeVar("T")
+
+
+async def insert_bisecting(
+    rows: Sequence[T], attempt: Callable[[Sequence[T]], Awaitable[None]]
+) -> list[tuple[T, Parked]]:
+    """Insert ``rows`` with ``attempt``; when the rows are refused, insert each half on its own, down
+    to single rows. Returns the rows that could not be loaded, with why; the rest were inserted."""
+    try:
+        await attempt(rows)
+        return []
+    except InsertGaveUp as exc:
+        return [(row, Parked("clickhouse_insert_failed", _describe(exc.__cause__ or exc))) for row in rows]
+    except Exception as exc:
+        if not is_row_error(exc):
+            raise
+        if len(rows) == 1:
+            return [(rows[0], Parked("clickhouse_row_rejected", _describe(exc)))]
+        mid = len(rows) // 2
+        return await insert_bisecting(rows[:mid], attempt) + await insert_bisecting(rows[mid:], attempt)
+
+
 async def _insert_with_retry(
     db: Database,
     table: str,
@@ -251,21 +363,35 @@ async def _insert_with_retry(
     columns: Sequence[str],
     token: str,
     max_retry_seconds: float,
-) -> bool:
-    """Insert one batch, retrying with capped exponential backoff; the token makes retries idempotent."""
+    record: Callable[[BaseException | None], None] = lambda _: None,
+) -> None:
+    """Insert one batch, retrying with capped exponential backoff; the token makes retries idempotent.
+
+    A failure caused by the rows is raised at once (the caller splits the batch); other failures are
+    retried until ``max_retry_seconds``, then :class:`InsertGaveUp`. ``record`` hears of each outcome
+    that says something about ClickHouse's health (not the rows' refusals)."""
     delay, deadline = 0.2, time.monotonic() + max_retry_seconds
     while True:
         try:
             await asyncio.to_thread(_insert, db, table, data, columns, token)
-            return True
+            record(None)
+            return
         except Exception as exc:
+            if is_row_error(exc):
+                raise  # the rows' fault, not ClickHouse's: not a loader failure (metric, readiness)
             metrics.LOADER_FAILURES.labels(table).inc()
+            record(exc)
             if time.monotonic() + delay > deadline:
                 log.error("giving up on insert into %s after retries: %s", table, exc)
-                return False
+                raise InsertGaveUp(f"insert into {table} kept failing") from exc
             log.warning("insert into %s failed (%s); retrying in %.1fs", table, exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+
+def _describe(exc: BaseException, limit: int = 1000) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _insert(db: Database, table: str, data: list[list[Any]], columns: Sequence[str], token: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ KUBERNETES_DEFAULTS = {
     "clickhouse_dsn": "chdb:///data/clickhouse",
     "ingest_host": "0.0.0.0",
     "enrich_web_host": "0.0.0.0",
+    "enrich_query_host": "0.0.0.0",
+    "enrich_query_port": 6068,  # /query on a port of its own, for a NetworkPolicy of its own
     "alerts_web_host": "0.0.0.0",
     "enrich_data_dir": Path("/data/enrich"),
     "alerts_data_dir": Path("/data/alerts"),
@@ -285,3 +288,73 @@ def test_prometheus_rule_carries_the_rules_file(docs: list[dict[str, Any]]) -> N
     scraped = [s for s in of_kind(docs, "Service") if selector.items() <= s["metadata"]["labels"].items()]
     assert len(scraped) == 3
     assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"http"}
+
+
+# --- who reaches the workers ---------------------------------------------------------------------
+
+ANALYSTS = {"podSelector": {"matchLabels": {"engage.io/query": "true"}}}
+
+
+def _ingress(docs: list[dict[str, Any]], component: str) -> dict[str, list[Any]]:
+    """Port name -> NetworkPolicy peers admitted there, for one component."""
+    (policy,) = [d for d in of_kind(docs, "NetworkPolicy") if d["metadata"]["name"].endswith(f"-{component}")]
+    rules = policy["spec"]["ingress"]
+    assert rules is not None  # an empty list denies all; a missing key would not render valid YAML
+    return {port["port"]: rule.get("from", ["anyone"]) for rule in rules for port in rule["ports"]}
+
+
+def test_workers_admit_scrapers_to_metrics_and_analysts_to_query_only() -> None:
+    v = values()["networkPolicy"]
+    docs = render("--set-json", f"networkPolicy.queryFrom=[{json.dumps(ANALYSTS)}]")
+    for component in ("enrich", "alerts"):
+        admitted = _ingress(docs, component)
+        assert admitted["http"] == v["metricsFrom"], component  # not every pod of the release (ingest)
+        assert not any("app.kubernetes.io/instance" in str(p) for p in admitted["http"])
+    assert _ingress(docs, "enrich")["query"] == [ANALYSTS]
+    assert "query" not in _ingress(docs, "alerts")
+    # The default scrapers are Prometheus' pods, not the whole monitoring namespace.
+    assert all("podSelector" in peer for peer in v["metricsFrom"])
+    # By default nobody reaches /query; with no scrapers either, the workers admit nothing.
+    assert "query" not in _ingress(render(), "enrich")
+    assert _ingress(render("--set-json", "networkPolicy.metricsFrom=[]"), "enrich") == {}
+    # /query served on the web port: the analysts are admitted there instead.
+    same_port = render(
+        "--set",
+        "config.enrich_query_port=0",
+        "--set-json",
+        f"networkPolicy.queryFrom=[{json.dumps(ANALYSTS)}]",
+    )
+    assert _ingress(same_port, "enrich") == {"http": [*v["metricsFrom"], ANALYSTS]}
+    assert _ingress(same_port, "alerts") == {"http": v["metricsFrom"]}
+
+
+def test_query_port_tokens_and_limits_are_deployed(docs: list[dict[str, Any]]) -> None:
+    env = configmap_env(docs)
+    for name in ("QUERY_MAX_EXECUTION_SECONDS", "QUERY_MAX_RESULT_ROWS", "QUERY_MAX_MEMORY_BYTES"):
+        assert float(env[f"ENGAGE_{name}"]) > 0, name
+    limits = settings_from_env(env)
+    assert limits.query_max_memory_bytes < 2 * 1024**3  # below the enrich container's memory limit
+    port = int(env["ENGAGE_ENRICH_QUERY_PORT"])
+    (enrich,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-enrich")]
+    (container,) = enrich["spec"]["template"]["spec"]["containers"]
+    assert {"name": "query", "containerPort": port, "protocol": "TCP"} in container["ports"]
+    tokens = {e["name"]: e for e in container.get("env", [])}["ENGAGE_QUERY_TOKENS"]
+    assert tokens["valueFrom"]["secretKeyRef"]["key"] == "query-tokens"
+    (service,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"].endswith("-enrich")]
+    assert {"name": "query", "port": port, "targetPort": "query", "protocol": "TCP"} in service["spec"][
+        "ports"
+    ]
+    for other in of_kind(docs, "Deployment"):
+        if other is not enrich:
+            (c,) = other["spec"]["template"]["spec"]["containers"]
+            assert "ENGAGE_QUERY_TOKENS" not in {e["name"] for e in c.get("env", [])}
+
+
+def settings_from_env(env: dict[str, str]) -> EnrichSettings:
+    return EnrichSettings.model_validate(
+        {
+            k.removeprefix("ENGAGE_").lower(): v
+            for k, v in env.items()
+            if k.removeprefix("ENGAGE_").lower() in EnrichSettings.model_fields
+        }
+    )

@@ -1,6 +1,6 @@
 {{/*
 One service's Deployment: (dict "root" $ "component" "enrich" "args" (list "enrich" "worker")
-"port" 6066 "data" true "replicas" 1).
+"port" 6066 "data" true "replicas" 1); "queryPort" (enrich) adds the /query port.
 */}}
 {{- define "engage.deployment" -}}
 {{- $root := .root -}}
@@ -46,6 +46,11 @@ spec:
             - name: http
               containerPort: {{ .port }}
               protocol: TCP
+            {{- if .queryPort }}
+            - name: query
+              containerPort: {{ .queryPort }}
+              protocol: TCP
+            {{- end }}
           envFrom:
             - configMapRef:
                 name: {{ include "engage.fullname" $root }}

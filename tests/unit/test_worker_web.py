@@ -1,0 +1,43 @@
+"""The workers' web port: what faust serves there, and /readyz reflecting the loader's health."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import faust
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.common.faust_web import add_health_views
+from services.common.kafka import faust_app
+from services.common.settings import EnrichSettings
+
+
+def _app(tmp_path: Path) -> faust.App:
+    return faust_app(EnrichSettings(), "web-probe", tmp_path, "127.0.0.1", 1)
+
+
+async def _get(app: faust.App, *paths: str) -> list[tuple[int, str]]:
+    app.web.init_server()
+    async with TestClient(TestServer(app.web.web_app)) as client:
+        out = []
+        for path in paths:
+            resp = await client.get(path)
+            out.append((resp.status, await resp.text()))
+        return out
+
+
+def test_faust_table_router_and_debug_pages_are_not_served(tmp_path: Path) -> None:
+    """/table/ reads any key of any table and /router/ tells where keys live: off on the workers' port."""
+    app = _app(tmp_path)
+    add_health_views(app)
+    got = asyncio.run(_get(app, "/table/", "/router/", "/graph/", "/stats/", "/healthz"))
+    assert [status for status, _ in got] == [404, 404, 404, 404, 200]
+
+
+def test_readyz_answers_503_with_the_loader_s_problem(tmp_path: Path) -> None:
+    problem: list[str | None] = ["5 ClickHouse inserts in a row failed; last: READONLY"]
+    app = _app(tmp_path)
+    add_health_views(app, not_ready=lambda: problem[0])
+    [(status, body)] = asyncio.run(_get(app, "/readyz"))
+    assert status == 503 and "5 ClickHouse inserts in a row failed" in body
