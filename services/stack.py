@@ -23,6 +23,8 @@ from services.common.kafka import consumer_lag
 from services.common.kafka_local import LocalKafka
 from services.common.settings import REPO_ROOT, AlertsSettings, CommonSettings, EnrichSettings
 
+os.environ.setdefault("ENGAGE_ALLOW_DEVELOPMENT_KEY", "true")  # a local stack may use the public dev key
+
 
 class StackError(RuntimeError):
     """A local component failed to start, stop, or drain."""

@@ -19,7 +19,38 @@ from services.ingest.webhooks.meta import OBJECTS, map_meta
 from services.ingest.webhooks.model import MappedPayload, PayloadError
 from services.ingest.webhooks.x import MAPPED, map_x
 
-__all__ = ["MappedPayload", "PayloadError", "detect_platform_payload", "map_platform_payload"]
+__all__ = [
+    "MappedPayload",
+    "PayloadError",
+    "detect_platform_payload",
+    "map_platform_payload",
+    "unknown_field_label",
+]
+
+# Fields the platforms document but the mappers do not use, as the mappers name them: the only values
+# the unknown-fields metric may carry besides "other" (labels from payloads would be unbounded series).
+DOCUMENTED_UNMAPPED_FIELDS: Mapping[str, frozenset[str]] = {
+    "meta": frozenset(
+        {
+            "feed.message_tags",
+            "feed.recipient_id",
+            "feed.sender_id",
+            "feed.sender_name",
+            "feed.is_published",
+            "feed.updated_time",
+            "feed.edited_time",
+            "feed.video_flag_reason",
+            "comments.media_product_type",
+        }
+    ),
+    "x": frozenset({"user_event", "for_user_id_str"}),
+    "youtube": frozenset(),
+}
+
+
+def unknown_field_label(source: str, name: str) -> str:
+    """The metric label for an unknown field: its name when documented, else ``other``."""
+    return name if name in DOCUMENTED_UNMAPPED_FIELDS.get(source, frozenset()) else "other"
 
 
 def detect_platform_payload(obj: Mapping[str, Any]) -> str | None:
