@@ -4,7 +4,8 @@ Every accepted event is acknowledged by Kafka before ``publish`` returns; every 
 the DLQ with the reason, so a caller can report exact accepted/rejected counts and nothing is lost.
 
 ``publish`` is also the one place personal data is reduced, for every source (API, webhooks, replay,
-simulator): actor ids are pseudonymised (``services.ingest.pseudonym``, the DLQ copies included),
+simulator): actor ids are pseudonymised (``services.ingest.pseudonym``, the DLQ copies included), as
+are the user ids inside the event ids of likes and follows built by the webhook mappers;
 attributes are filtered to an allowlist and e-mail addresses and phone numbers in text are redacted
 (``services.ingest.privacy``).
 
@@ -31,6 +32,7 @@ from services.common.settings import IngestSettings
 from services.ingest.canonical import EventLimits, EventValidationError, parse_event, parse_timestamp
 from services.ingest.privacy import allowed_attributes, filter_attributes, redact_text
 from services.ingest.pseudonym import pseudonymise, resolve_key
+from services.ingest.webhooks import pseudonymise_event_id
 
 
 @dataclass
@@ -104,6 +106,11 @@ class EventProducer:
             cand.obj, received_at=now, max_text_chars=self.settings.ingest_max_text_chars, limits=self._limits
         )
         pseudonymise_actor(record, self._pseudonym_key)
+        if self._pseudonym_key is not None:
+            key = self._pseudonym_key
+            record["event_id"] = pseudonymise_event_id(
+                record["event_id"], lambda user, platform: pseudonymise(user, platform, key)
+            )
         record["attributes"] = filter_attributes(record["attributes"], self._allowed[record["platform"]])
         if self.settings.ingest_redact_text and record["text"]:
             record["text"] = redact_text(record["text"])

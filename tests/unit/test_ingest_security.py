@@ -614,3 +614,57 @@ def test_attributes_share_the_text_retention(tmp_path: Any) -> None:
         db.close()
     line = next(x for x in ddl.splitlines() if "`attributes`" in x)
     assert "TTL toDateTime(loaded_at) + toIntervalDay(180)" in line
+
+
+def test_user_ids_inside_event_ids_are_pseudonymised() -> None:
+    key = KEY.encode()
+    delivery = orjson.dumps(
+        {
+            "for_user_id": "brand-x",
+            "favorite_events": [
+                {
+                    "timestamp_ms": 1767225600999,
+                    "favorited_status": {"id_str": "9", "user": {"id_str": "brand-x"}},
+                    "user": {"id_str": "x-fan-42"},
+                }
+            ],
+            "follow_events": [
+                {
+                    "type": "follow",
+                    "created_timestamp": "1767225601000",
+                    "source": {"id_str": "x-fan-42"},
+                    "target": {"id_str": "brand-x"},
+                }
+            ],
+        }
+    )
+
+    async def body(c: httpx.AsyncClient, kafka: RecordingKafka) -> None:
+        signed = {"x-twitter-webhooks-signature": sig.x_signature(delivery, "x-secret")}
+        assert (await c.post("/webhooks/x", content=delivery, headers=signed)).json()["accepted"] == 2
+
+    kafka = run_app(settings(), body)
+    fan, brand = pseudonymise("x-fan-42", "x", key), pseudonymise("brand-x", "x", key)
+    assert sorted(r["event_id"] for r in decoded(kafka.on("raw"))) == [
+        f"x:fav:{fan}:9",
+        f"x:follow:{fan}:{brand}:1767225601000",
+    ]
+    assert b"x-fan-42" not in b"".join(m["value"] for m in kafka.sent)
+
+
+@pytest.mark.parametrize(
+    ("event_id", "expected"),
+    [
+        ("fb:react:u-42:1001_9", "fb:react:H(u-42,facebook):1001_9"),
+        ("x:fav:fan:1", "x:fav:H(fan,x):1"),
+        ("x:unfollow:fan:brand:1767225602000", "x:unfollow:H(fan,x):H(brand,x):1767225602000"),
+        ("fb:c-100", "fb:c-100"),
+        ("x:900", "x:900"),
+        ("api-123", "api-123"),
+        ("x:fav:malformed", "x:fav:malformed"),
+    ],
+)
+def test_event_id_user_segments(event_id: str, expected: str) -> None:
+    from services.ingest.webhooks import pseudonymise_event_id
+
+    assert pseudonymise_event_id(event_id, lambda user, platform: f"H({user},{platform})") == expected
