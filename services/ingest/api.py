@@ -33,6 +33,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 from fastapi import FastAPI, Query, Request
@@ -42,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import metrics
 from services.common.settings import IngestSettings
+from services.ingest.canonical import json_too_deep
 from services.ingest.producer import (
     Candidate,
     EventProducer,
@@ -65,7 +67,19 @@ CHALLENGE = re.compile(r"[A-Za-z0-9._~+/=-]{1,256}")
 # X CRC tokens are base64-like. No JSON value that a webhook would accept (an object) can match, so the
 # CRC answer cannot be used to sign a delivery body.
 CRC_TOKEN = re.compile(r"[A-Za-z0-9_+/=-]{1,256}")
-YOUTUBE_CHANNEL = re.compile(r"[?&]channel_id=([A-Za-z0-9_-]{1,64})(?:&|$)")
+YOUTUBE_FEED_HOSTS = frozenset({"www.youtube.com", "youtube.com"})
+YOUTUBE_FEED_PATH = "/xml/feeds/videos.xml"
+
+
+def youtube_topic_channel(topic: str) -> str | None:
+    """The channel id of a YouTube feed topic (``https://www.youtube.com/xml/feeds/videos.xml?channel_id=UC…``)."""
+    url = urlsplit(topic)
+    if url.scheme not in ("https", "http") or url.hostname not in YOUTUBE_FEED_HOSTS:
+        return None
+    if url.path != YOUTUBE_FEED_PATH:
+        return None
+    channels = parse_qs(url.query).get("channel_id", [])
+    return channels[0] if len(channels) == 1 else None
 
 
 def quoted(value: object, limit: int = 200) -> str:
@@ -81,23 +95,6 @@ def brand_accounts(value: str) -> dict[str, frozenset[str]]:
         if sep and platform.strip() and account.strip():
             found.setdefault(platform.strip(), set()).add(account.strip())
     return {p: frozenset(a) for p, a in found.items()}
-
-
-def json_too_deep(value: Any, limit: int) -> bool:
-    """True when ``value`` nests containers deeper than ``limit`` (iterative: no recursion to exhaust)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
-    return False
 
 
 class ApiError(Exception):
@@ -324,7 +321,8 @@ def parse_batch(body: bytes, media_type: str, max_batch: int, max_depth: int = 3
 
 _EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "A canonical event (services/ingest/canonical.py); unknown fields become x.* attributes.",
+    "description": "A canonical event (services/ingest/canonical.py); unknown fields become x.* "
+    "attributes, stored only when allowlisted (services/ingest/privacy.py).",
     "required": ["event_id", "platform", "event_type", "brand_id", "actor_id", "occurred_at"],
     "properties": {
         "event_id": {"type": "string"},
@@ -586,7 +584,12 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     # --- YouTube WebSub -----------------------------------------------------------------------------
 
-    @app.get("/webhooks/youtube", tags=["webhooks"], response_class=PlainTextResponse, responses=_ERRORS)
+    @app.get(
+        "/webhooks/youtube",
+        tags=["webhooks"],
+        response_class=PlainTextResponse,
+        responses={**_ERRORS, 404: {"description": "hub.topic is not a configured channel's feed"}},
+    )
     async def youtube_verify(
         mode: Annotated[str | None, Query(alias="hub.mode")] = None,
         topic: Annotated[str | None, Query(alias="hub.topic")] = None,
@@ -601,8 +604,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
             )
         if not settings.youtube_secret:
             raise ApiError(403, "ENGAGE_YOUTUBE_SECRET is not configured on this server", "forbidden")
-        found = YOUTUBE_CHANNEL.search(topic)
-        if found is None or found.group(1) not in service.brands.get("youtube", frozenset()):
+        channel = youtube_topic_channel(topic)
+        if channel is None or channel not in service.brands.get("youtube", frozenset()):
             log.info("WebSub %s refused for topic %s", quoted(mode), quoted(topic))
             raise ApiError(404, "hub.topic is not the feed of a configured YouTube channel", "not_found")
         log.info("WebSub %s %s (lease %s s)", quoted(mode), quoted(topic), quoted(lease_seconds))

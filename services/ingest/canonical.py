@@ -53,6 +53,7 @@ class EventLimits:
     max_key_chars: int = 128
     max_value_chars: int = 1000
     max_id_chars: int = 256
+    max_depth: int = 32
 
 
 class EventValidationError(ValueError):
@@ -62,6 +63,23 @@ class EventValidationError(ValueError):
         self.field = field
         self.message = message
         super().__init__(f"field '{field}': {message}")
+
+
+def json_too_deep(value: Any, limit: int) -> bool:
+    """True when ``value`` nests containers deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def parse_timestamp(value: Any, field: str) -> datetime:
@@ -96,6 +114,8 @@ def parse_event(
     """
     if not isinstance(obj, Mapping):
         raise EventValidationError("$", f"expected a JSON object, got {type(obj).__name__}")
+    if limits is not None and json_too_deep(obj, limits.max_depth):
+        raise EventValidationError("$", f"JSON nested deeper than {limits.max_depth} levels")
     out: dict[str, Any] = {}
     for name in _REQUIRED_STRINGS:
         value = obj.get(name)

@@ -94,12 +94,12 @@ class EventProducer:
         rejected: list[Rejection] = []
         for index, cand in enumerate(candidates):
             try:
-                ready.append(Prepared(index, self._prepare_one(cand, now)))
+                ready.append(self._prepare_one(index, cand, now))
             except EventValidationError as exc:
                 rejected.append(Rejection(index, exc.field, str(exc)))
         return ready, rejected
 
-    def _prepare_one(self, cand: Candidate, now: datetime) -> tuple[str, str, str, bytes, int]:
+    def _prepare_one(self, index: int, cand: Candidate, now: datetime) -> Prepared:
         if cand.error is not None:
             raise EventValidationError("$", cand.error)
         record = parse_event(
@@ -122,7 +122,7 @@ class EventProducer:
         if len(value) > limit:
             raise EventValidationError("$", f"encoded event of {len(value)} bytes exceeds {limit} bytes")
         when = int(record["occurred_at"].timestamp() * 1000)
-        return record["brand_id"], record["platform"], record["event_type"], value, when
+        return Prepared(index, record["brand_id"], record["platform"], record["event_type"], value, when)
 
     async def publish(self, candidates: Iterable[Candidate]) -> PublishResult:
         """Validate and produce a batch; returns after Kafka acknowledged every message sent."""
@@ -147,16 +147,18 @@ class EventProducer:
                 )
             )
         for p in ready:
-            brand, platform, event_type, value, when = p.message
             futures.append(
                 await self._producer.send(
-                    self.settings.topic_raw, key=brand.encode(), value=value, timestamp_ms=when
+                    self.settings.topic_raw,
+                    key=p.brand_id.encode(),
+                    value=p.value,
+                    timestamp_ms=p.timestamp_ms,
                 )
             )
-            metrics.EVENTS_IN.labels("ingest", platform, event_type).inc()
+            metrics.EVENTS_IN.labels("ingest", p.platform, p.event_type).inc()
         await asyncio.gather(*futures)
         for p in ready:  # acknowledged by Kafka
-            metrics.EVENTS_OUT.labels("ingest", p.message[1], p.message[2]).inc()
+            metrics.EVENTS_OUT.labels("ingest", p.platform, p.event_type).inc()
         if ready or rejected:
             metrics.events_received("ingest")
         return result
@@ -169,8 +171,14 @@ class EventProducer:
 
 @dataclass
 class Prepared:
+    """A valid event ready to send: its index in the batch and the raw-topic message."""
+
     index: int
-    message: tuple[str, str, str, bytes, int]  # key (brand), platform, event type, Avro value, timestamp
+    brand_id: str
+    platform: str
+    event_type: str
+    value: bytes
+    timestamp_ms: int
 
 
 def event_limits(settings: IngestSettings) -> EventLimits:
@@ -180,6 +188,7 @@ def event_limits(settings: IngestSettings) -> EventLimits:
         max_attributes=settings.ingest_max_attributes,
         max_key_chars=settings.ingest_max_attribute_key_chars,
         max_value_chars=settings.ingest_max_attribute_value_chars,
+        max_depth=settings.ingest_max_json_depth,
     )
 
 
@@ -211,7 +220,12 @@ def dead_letter_value(cand: Candidate, key: bytes | None) -> bytes:
     record = dict(cand.obj)
     before = record.get("actor_id")
     pseudonymise_actor(record, key)
-    return cand.raw if record.get("actor_id") == before else orjson.dumps(record, default=str)
+    if record.get("actor_id") == before:
+        return cand.raw
+    try:
+        return orjson.dumps(record, default=str)
+    except orjson.JSONEncodeError:  # nested deeper than orjson writes: keep no copy rather than the raw id
+        return orjson.dumps({"__dlq.omitted": "the input could not be re-encoded with its actor id hashed"})
 
 
 def candidates_from_objects(objs: Iterable[Any]) -> list[Candidate]:

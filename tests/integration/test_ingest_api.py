@@ -228,7 +228,7 @@ def test_handshakes(client: httpx.Client) -> None:
             "/webhooks/youtube",
             params={
                 "hub.mode": mode,
-                "hub.topic": "https://yt/feeds?channel_id=UCbrand",
+                "hub.topic": "https://www.youtube.com/xml/feeds/videos.xml?channel_id=UCbrand",
                 "hub.challenge": "yc",
             },
         )

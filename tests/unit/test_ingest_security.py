@@ -189,7 +189,11 @@ def test_youtube_verification_and_notifications_only_for_configured_channels() -
         params = {"hub.mode": "subscribe", "hub.challenge": "c-1"}
         mine = await c.get("/webhooks/youtube", params={**params, "hub.topic": topic + "UCbrand"})
         assert (mine.status_code, mine.text) == (200, "c-1")
-        for other in (topic + "UCother", "https://evil.example/feed", topic + "UCbrand2"):
+        for other in (
+            topic + "UCother",
+            "https://evil.example/xml/feeds/videos.xml?channel_id=UCbrand",
+            topic + "UCbrand2",
+        ):
             refused = await c.get("/webhooks/youtube", params={**params, "hub.topic": other})
             assert refused.status_code == 404, other
         for channel, accepted in (("UCbrand", 1), ("UCother", 0)):
@@ -325,6 +329,25 @@ def test_deeply_nested_json_is_a_400_naming_the_event() -> None:
 
     kafka = run_app(settings(), body)
     assert len(kafka.on("raw")) == 1
+
+
+def test_deep_events_from_files_are_dead_lettered_not_crashing_the_producer() -> None:
+    """Replay has no HTTP layer: the producer bounds depth too, and the dead letter still encodes."""
+    deep = event(event_id="deep", extra=nested(300))
+    candidates = [Candidate(obj=deep, raw=_dumps_deep(deep), line=1), *candidates_from_objects([event()])]
+
+    async def main() -> None:
+        producer = EventProducer(settings(), source="replay")
+        await producer._producer.stop()
+        kafka = RecordingKafka()
+        producer._producer = kafka  # type: ignore[assignment]
+        result = await producer.publish(candidates)
+        assert result.accepted == 1 and [(r.index, r.field) for r in result.rejected] == [(0, "$")]
+        assert "nested deeper" in result.rejected[0].message
+        (letter,) = kafka.on("dlq")
+        assert b"ig-user-1" not in letter["value"]
+
+    asyncio.run(main())
 
 
 def _dumps_deep(value: Any) -> bytes:
