@@ -59,8 +59,15 @@ def alertmanager_payload(
     }
 
 
+def chat_escape(text: str) -> str:
+    """Slack's control characters escaped, so a customer's text cannot ping ``<!channel>``, hide a link
+    behind ``<https://…|label>`` or mention users: it is shown as written."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def webhook_payload(alert: dict[str, Any]) -> dict[str, Any]:
-    """Slack-compatible message (``text`` plus one attachment)."""
+    """Slack-compatible message (``text`` plus one attachment); sample texts are customers' words and
+    are escaped."""
     icon = ":rotating_light:" if alert["status"] == "firing" else ":white_check_mark:"
     return {
         "text": f"{icon} [{alert['severity']}] {alert['summary']}",
@@ -73,7 +80,7 @@ def webhook_payload(alert: dict[str, Any]) -> dict[str, Any]:
                     {"title": "status", "value": alert["status"], "short": True},
                     {"title": "alert_id", "value": alert["alert_id"], "short": True},
                 ],
-                "text": "\n".join(alert.get("sample_texts", [])[:3]),
+                "text": "\n".join(chat_escape(t) for t in alert.get("sample_texts", [])[:3]),
             }
         ],
     }

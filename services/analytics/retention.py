@@ -1,4 +1,5 @@
-"""Retention of raw text: the column TTLs that ``0005_text_retention.sql`` sets (180 days), made adjustable.
+"""Retention of raw text: the column TTLs that ``0005_text_retention.sql`` and ``0006_attributes_ttl.sql``
+set (180 days), made adjustable.
 
 A migration cannot take a setting (migrations are checksummed files), so the retention is changed by
 idempotent ``ALTER … MODIFY COLUMN … TTL`` statements run on demand (``engage retention``); running
@@ -11,7 +12,11 @@ from services.common.clickhouse import Database
 
 DEFAULT_TEXT_RETENTION_DAYS = 180
 # (table, column, type): raw texts that the TTL clears (numbers derived from them stay).
-TEXT_COLUMNS = (("events", "text", "Nullable(String)"), ("alerts", "sample_texts", "Array(String)"))
+TEXT_COLUMNS = (
+    ("events", "text", "Nullable(String)"),
+    ("events", "attributes", "Map(String, String)"),
+    ("alerts", "sample_texts", "Array(String)"),
+)
 
 
 def statements(days: int) -> list[str]:

@@ -68,7 +68,7 @@ WEBHOOK_IGNORED = Counter(
 )
 WEBHOOK_UNKNOWN_FIELDS = Counter(
     "engage_webhook_unknown_fields_total",
-    "Platform fields the mappers do not know (kept as x.* attributes).",
+    "Platform fields the mappers do not know (not stored); field is a documented name or 'other'.",
     ["source", "field"],
 )
 

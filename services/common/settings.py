@@ -157,9 +157,51 @@ class IngestSettings(CommonSettings):
     meta_app_secret: str = Field("", description="Meta app secret: X-Hub-Signature-256 HMAC key.")
     meta_verify_token: str = Field("", description="Meta webhook subscription verify token.")
     x_consumer_secret: str = Field("", description="X consumer secret: CRC and webhook signature HMAC key.")
-    youtube_secret: str = Field("", description="WebSub hub secret for YouTube notifications (optional).")
+    youtube_secret: str = Field(
+        "", description="WebSub hub secret for YouTube notifications; unset: YouTube requests are refused."
+    )
     pseudonym_key: str = Field("", description="HMAC key that pseudonymises actor ids at ingest.")
     ingest_keep_raw_ids: bool = Field(False, description="Store raw platform user ids (off: pseudonymise).")
+    allow_development_key: bool = Field(
+        False,
+        description="Development only: without ENGAGE_PSEUDONYM_KEY, pseudonymise with the public "
+        "development key instead of refusing to start.",
+    )
+    brand_accounts: str = Field(
+        "",
+        description="The brands' own accounts as platform:account_id, comma separated (x:123,youtube:UC...): "
+        "X deliveries and YouTube channels are accepted only for these; POST /v1/events marks an "
+        "event is_brand only when its actor is one of them.",
+    )
+    ingest_min_occurred_at: str = Field(
+        "2000-01-01T00:00:00Z", description="Events that occurred earlier are invalid (DLQ)."
+    )
+    ingest_max_future_seconds: float = Field(
+        86400.0, description="Events that occur more than this after now are invalid (DLQ)."
+    )
+    ingest_max_attributes: int = Field(64, description="Most attributes one event may carry.")
+    ingest_max_attribute_key_chars: int = Field(128, description="Longest attribute name.")
+    ingest_max_attribute_value_chars: int = Field(1000, description="Longest attribute value.")
+    ingest_max_record_bytes: int = Field(
+        256 * 1024, description="Largest encoded event; larger ones are invalid (DLQ)."
+    )
+    ingest_max_json_depth: int = Field(
+        32, description="Deepest JSON nesting accepted in an event or webhook body (400 beyond)."
+    )
+    ingest_extra_attributes: str = Field(
+        "",
+        description="Comma-separated attribute names kept besides the built-in allowlist "
+        "(services/ingest/privacy.py); others are dropped before storage.",
+    )
+    ingest_redact_text: bool = Field(
+        True, description="Replace e-mail addresses and phone numbers in event text before storage."
+    )
+    ingest_publish_timeout_seconds: float = Field(
+        15.0, description="Longest wait for Kafka to acknowledge a request's events (503 beyond)."
+    )
+    ingest_max_inflight_requests: int = Field(
+        64, description="Requests publishing at once; more get 503 with Retry-After."
+    )
 
 
 class EnrichSettings(CommonSettings):

@@ -7,7 +7,8 @@ milliseconds; ``received_at`` is stamped by ingest when absent; attribute values
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 PLATFORMS = ("facebook", "instagram", "x", "youtube", "other")
@@ -42,6 +43,19 @@ KNOWN_FIELDS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class EventLimits:
+    """Bounds applied at the edge (ingest), where input is untrusted. Each has a setting."""
+
+    min_occurred_at: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    max_future: timedelta = timedelta(days=1)
+    max_attributes: int = 64
+    max_key_chars: int = 128
+    max_value_chars: int = 1000
+    max_id_chars: int = 256
+    max_depth: int = 32
+
+
 class EventValidationError(ValueError):
     """One event is invalid; ``field`` names the offending field for API callers and DLQ headers."""
 
@@ -51,18 +65,38 @@ class EventValidationError(ValueError):
         super().__init__(f"field '{field}': {message}")
 
 
+def json_too_deep(value: Any, limit: int) -> bool:
+    """True when ``value`` nests containers deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
 def parse_timestamp(value: Any, field: str) -> datetime:
     """ISO-8601 (``Z`` or offset; naive means UTC) or epoch milliseconds → aware UTC datetime (ms)."""
     if isinstance(value, bool):
         raise EventValidationError(field, "expected an ISO-8601 string or epoch milliseconds")
     if isinstance(value, int | float):
-        ts = datetime.fromtimestamp(value / 1000.0, tz=UTC)
+        try:
+            ts = datetime.fromtimestamp(value / 1000.0, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise EventValidationError(field, f"epoch milliseconds out of range: {value!r}") from None
     elif isinstance(value, str):
         try:
             ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+            ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+        except (OverflowError, ValueError):
             raise EventValidationError(field, f"not an ISO-8601 timestamp: {value[:40]!r}") from None
-        ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
     elif isinstance(value, datetime):
         ts = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     else:
@@ -70,10 +104,18 @@ def parse_timestamp(value: Any, field: str) -> datetime:
     return ts.replace(microsecond=ts.microsecond - ts.microsecond % 1000)
 
 
-def parse_event(obj: Any, *, received_at: datetime, max_text_chars: int = 10_000) -> dict[str, Any]:
-    """Validate one canonical event and return the Avro-ready record; raise EventValidationError."""
+def parse_event(
+    obj: Any, *, received_at: datetime, max_text_chars: int = 10_000, limits: EventLimits | None = None
+) -> dict[str, Any]:
+    """Validate one canonical event and return the Avro-ready record; raise EventValidationError.
+
+    ``limits`` bound event time, attributes and ids; ingest passes them, later stages (which read what
+    ingest already checked) do not.
+    """
     if not isinstance(obj, Mapping):
         raise EventValidationError("$", f"expected a JSON object, got {type(obj).__name__}")
+    if limits is not None and json_too_deep(obj, limits.max_depth):
+        raise EventValidationError("$", f"JSON nested deeper than {limits.max_depth} levels")
     out: dict[str, Any] = {}
     for name in _REQUIRED_STRINGS:
         value = obj.get(name)
@@ -96,6 +138,8 @@ def parse_event(obj: Any, *, received_at: datetime, max_text_chars: int = 10_000
         value = obj.get(name)
         if value is not None and not isinstance(value, str):
             raise EventValidationError(name, "expected a string or null")
+        if limits is not None and value is not None and name != "text" and len(value) > limits.max_id_chars:
+            raise EventValidationError(name, f"longer than {limits.max_id_chars} characters")
         out[name] = value
     if out["text"] is not None and len(out["text"]) > max_text_chars:
         raise EventValidationError("text", f"longer than {max_text_chars} characters")
@@ -112,6 +156,8 @@ def parse_event(obj: Any, *, received_at: datetime, max_text_chars: int = 10_000
     if "occurred_at" not in obj:
         raise EventValidationError("occurred_at", "required")
     out["occurred_at"] = parse_timestamp(obj["occurred_at"], "occurred_at")
+    if limits is not None:
+        _check_window(out["occurred_at"], received_at, limits)
     raw_received = obj.get("received_at")
     out["received_at"] = (
         parse_timestamp(raw_received, "received_at")
@@ -127,7 +173,35 @@ def parse_event(obj: Any, *, received_at: datetime, max_text_chars: int = 10_000
         # Unknown fields are kept, not dropped silently: they travel as attributes for later schemas.
         for k in unknown:
             out["attributes"].setdefault(f"x.{k}", str(obj[k]))
+    if limits is not None:
+        _check_attributes(out["attributes"], limits)
     return out
+
+
+def _check_window(occurred: datetime, now: datetime, limits: EventLimits) -> None:
+    latest = now + limits.max_future
+    if not limits.min_occurred_at <= occurred <= latest:
+        raise EventValidationError(
+            "occurred_at",
+            f"{occurred.isoformat()} is outside the accepted window "
+            f"{limits.min_occurred_at.isoformat()} .. {latest.isoformat()} (now + {limits.max_future})",
+        )
+
+
+def _check_attributes(attributes: Mapping[str, str], limits: EventLimits) -> None:
+    if len(attributes) > limits.max_attributes:
+        raise EventValidationError(
+            "attributes", f"{len(attributes)} attributes, more than {limits.max_attributes}"
+        )
+    for key, value in attributes.items():
+        if len(key) > limits.max_key_chars:
+            raise EventValidationError(
+                f"attributes.{key[:40]}", f"name longer than {limits.max_key_chars} characters"
+            )
+        if len(value) > limits.max_value_chars:
+            raise EventValidationError(
+                f"attributes.{key}", f"value longer than {limits.max_value_chars} characters"
+            )
 
 
 def to_json_dict(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,13 +22,19 @@ def register(ingest_app: typer.Typer) -> None:
 
         from services.common.settings import IngestSettings
         from services.ingest.api import create_app
+        from services.ingest.pseudonym import MissingPseudonymKey
 
         settings = IngestSettings()
         logging.basicConfig(
             level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        try:
+            app = create_app(settings)
+        except MissingPseudonymKey as exc:
+            typer.echo(f"engage ingest serve: {exc}", err=True)
+            raise typer.Exit(2) from None
         uvicorn.run(
-            create_app(settings),
+            app,
             host=host or settings.ingest_host,
             port=port or settings.ingest_port,
             log_level=settings.log_level.lower(),

@@ -77,7 +77,15 @@ def register(app: typer.Typer) -> None:
             write_events(out, sim.events)
             destination = str(out)
         else:
+            from services.ingest.producer import pseudonym_key
+            from services.ingest.pseudonym import MissingPseudonymKey
+
             settings = IngestSettings()
+            try:
+                pseudonym_key(settings)
+            except MissingPseudonymKey as exc:
+                console.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(2) from None
             accepted, rejected = asyncio.run(produce_events(settings, sim.events, rate=rate))
             destination = f"{settings.topic_raw} ({accepted} accepted, {rejected} rejected)"
         console.print(summary_line(sim, destination, cpu))

@@ -5,9 +5,12 @@ the same platform always gets the same id (unique-actor counts, reply threads ke
 without the key the id cannot be reversed or recomputed from a guessed user id. The platform is part
 of the message because ids are only unique within a platform.
 
-Production must set ``ENGAGE_PSEUDONYM_KEY`` (the Helm chart requires it). Without it a fixed,
-public development key is used and a warning is logged once: ids stay stable in development but
-offer no protection.
+Every actor id is hashed, brand accounts and ids that already look like a pseudonym included: a
+client cannot store a chosen value by shaping it like one.
+
+Production must set ``ENGAGE_PSEUDONYM_KEY`` (the Helm chart requires it); without it ingest refuses
+to start. Only with ``ENGAGE_ALLOW_DEVELOPMENT_KEY=true`` (the local stack, tests) does it fall back to
+a fixed, public development key, with a warning logged once: ids stay stable but are not protected.
 """
 
 from __future__ import annotations
@@ -31,15 +34,25 @@ def pseudonymise(actor_id: str, platform: str, key: bytes) -> str:
 
 
 def is_pseudonym(value: str) -> bool:
-    """True for ids already in pseudonym form, so re-ingesting exported data does not hash twice."""
+    """True for ids in pseudonym form (for checks and tests; ingest hashes such ids again)."""
     return isinstance(value, str) and _PATTERN.fullmatch(value) is not None
 
 
-def resolve_key(configured: str) -> bytes:
-    """The configured key as bytes, or the development key (with a one-time warning) when unset."""
+class MissingPseudonymKey(RuntimeError):
+    """No ``ENGAGE_PSEUDONYM_KEY`` and the development key was not explicitly allowed."""
+
+
+def resolve_key(configured: str, allow_development: bool = False) -> bytes:
+    """The configured key as bytes; when unset, the development key only if explicitly allowed."""
     global _warned
     if configured:
         return configured.encode()
+    if not allow_development:
+        raise MissingPseudonymKey(
+            "ENGAGE_PSEUDONYM_KEY is not set: refusing to store actor ids under the public development "
+            "key. Set ENGAGE_PSEUDONYM_KEY (production), or ENGAGE_ALLOW_DEVELOPMENT_KEY=true on a "
+            "development machine."
+        )
     if not _warned:
         _warned = True
         log.warning(

@@ -47,7 +47,7 @@ def assert_equals_ground_truth(
     """Events exactly once, and every feature (cascades, funnels, response times, backlog) equal to the
     simulator's ground truth. ``extra_event_ids``: events loaded besides the simulation's own."""
     truth: GroundTruth = sim.ground_truth
-    key = resolve_key(p.ingest.pseudonym_key)
+    key = resolve_key(p.ingest.pseudonym_key, p.ingest.allow_development_key)
     assert_events_exactly_once(p, {e["event_id"] for e in sim.events} | extra_event_ids)
 
     posts = {

@@ -51,7 +51,7 @@ class Pipeline:
             alerts_web_port=free_port(),
             alerts_data_dir=self.root / "alerts",
         )
-        self.ingest = IngestSettings(**common)
+        self.ingest = IngestSettings(**common, allow_development_key=True)  # no production key in tests
 
     @property
     def dsn(self) -> str:

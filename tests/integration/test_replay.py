@@ -39,6 +39,7 @@ def _settings(bootstrap: str, name: str) -> IngestSettings:
         topic_alerts=f"{name}.alerts",
         topic_dlq=f"{name}.dlq",
         ingest_keep_raw_ids=True,  # assert on the ids as written in the files
+        ingest_extra_attributes="src,x.region",  # the CSV's own columns, kept as attributes
     )
     asyncio.run(ensure_topics(settings))
     return settings

@@ -79,6 +79,8 @@ def test_retention_statements() -> None:
     sql = retention.statements(30)
     assert sql == [
         "ALTER TABLE events MODIFY COLUMN text Nullable(String) TTL toDateTime(loaded_at) + INTERVAL 30 DAY",
+        "ALTER TABLE events MODIFY COLUMN attributes Map(String, String)"
+        " TTL toDateTime(loaded_at) + INTERVAL 30 DAY",
         "ALTER TABLE alerts MODIFY COLUMN sample_texts Array(String)"
         " TTL toDateTime(loaded_at) + INTERVAL 30 DAY",
     ]

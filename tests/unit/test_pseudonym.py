@@ -45,13 +45,17 @@ def test_pseudonyms_are_recognised_and_never_equal_the_raw_id(actor: str, platfo
     assert is_pseudonym(value) and value != actor
 
 
-def test_empty_key_falls_back_to_the_development_key_and_warns_once(
+def test_empty_key_is_refused_unless_the_development_key_is_allowed(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    with pytest.raises(pseudonym.MissingPseudonymKey, match="ENGAGE_ALLOW_DEVELOPMENT_KEY"):
+        resolve_key("")
+    with pytest.raises(pseudonym.MissingPseudonymKey):
+        pseudonym_key(IngestSettings(pseudonym_key="", allow_development_key=False))
     monkeypatch.setattr(pseudonym, "_warned", False)
     with caplog.at_level(logging.WARNING, logger="services.ingest.pseudonym"):
-        assert resolve_key("") == DEVELOPMENT_KEY
-        assert resolve_key("") == DEVELOPMENT_KEY
+        assert resolve_key("", allow_development=True) == DEVELOPMENT_KEY
+        assert resolve_key("", allow_development=True) == DEVELOPMENT_KEY
         assert resolve_key("secret") == b"secret"
     assert len(caplog.records) == 1 and "ENGAGE_PSEUDONYM_KEY" in caplog.records[0].message
 
@@ -59,17 +63,17 @@ def test_empty_key_falls_back_to_the_development_key_and_warns_once(
 # --- the producer's choke point (no Kafka: the hook runs before anything is sent) ------------------
 
 
-def test_producer_pseudonymises_audience_but_not_brand_or_pseudonyms() -> None:
+def test_producer_pseudonymises_every_actor_id_brands_and_lookalikes_included() -> None:
     key = pseudonym_key(IngestSettings(pseudonym_key="secret"))
     fan = {"actor_id": "fan-1", "platform": "x", "is_brand": False}
     pseudonymise_actor(fan, key)
     assert fan["actor_id"] == pseudonymise("fan-1", "x", b"secret")
-    again = dict(fan)
-    pseudonymise_actor(again, key)
-    assert again == fan  # idempotent: replaying exported data does not hash twice
+    lookalike = {"actor_id": "u_" + "0" * 32, "platform": "x", "is_brand": False}  # chosen by a client
+    pseudonymise_actor(lookalike, key)
+    assert lookalike["actor_id"] == pseudonymise("u_" + "0" * 32, "x", b"secret")
     brand = {"actor_id": "brand-page", "platform": "facebook", "is_brand": True}
     pseudonymise_actor(brand, key)
-    assert brand["actor_id"] == "brand-page"
+    assert brand["actor_id"] == pseudonymise("brand-page", "facebook", b"secret")
 
 
 def test_keep_raw_ids_disables_pseudonymisation() -> None:

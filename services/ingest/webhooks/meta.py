@@ -5,8 +5,8 @@
 * Event ids are derived from the platform ids (``fb:<comment_id>``, ``fb:react:<user>:<object>``,
   ``ig:<comment_id>``...), so a redelivered webhook yields the same ids and collapses downstream.
 * Only creations are mapped: ``verb`` ``remove``/``edited``/``hide``... and unsupported items or fields
-  are counted in ``ignored``. Value keys the mapper does not know are kept as ``x.<name>`` attributes
-  and listed in ``unknown_fields``.
+  are counted in ``ignored``. Value keys the mapper does not know are listed in ``unknown_fields``
+  (for the metric) but not stored: they may carry personal data (message tags name tagged users).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 from services.ingest.webhooks.model import (
     MappedPayload,
     PayloadError,
-    attribute,
     epoch_ms,
     ident,
     obj,
@@ -99,13 +98,11 @@ def _when(value: Mapping[str, Any], key: str, vpath: str, entry_time: Any, tpath
 def _unknown(
     value: Mapping[str, Any], known: frozenset[str], prefix: str, out: MappedPayload
 ) -> dict[str, str]:
-    attrs: dict[str, str] = {}
-    for key, v in value.items():
+    """Note the keys the mapper does not know; no attributes come from them."""
+    for key in value:
         if key not in known:
-            name = f"{prefix}.{str(key)[:64]}"
-            out.note_unknown(name)
-            attrs[f"x.{name}"] = attribute(v)
-    return attrs
+            out.note_unknown(f"{prefix}.{str(key)[:64]}")
+    return {}
 
 
 def _feed(

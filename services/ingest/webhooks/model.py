@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-MAX_ATTRIBUTE_CHARS = 1000
-
 
 class PayloadError(ValueError):
     """The payload is malformed; the message names the field path, e.g. ``entry[0].changes[1].value.x``."""
@@ -101,8 +99,3 @@ def iso_ms(value: str, path: str) -> int:
         return int(ts.timestamp() * 1000)
     except (OverflowError, OSError, ValueError):
         raise PayloadError(path, "timestamp out of range") from None
-
-
-def attribute(value: Any) -> str:
-    """An unknown platform field kept as a string attribute, bounded so payloads cannot bloat rows."""
-    return (value if isinstance(value, str) else repr(value))[:MAX_ATTRIBUTE_CHARS]

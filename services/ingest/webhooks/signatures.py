@@ -107,11 +107,10 @@ def websub_signature(body: bytes, secret: str, algo: str = "sha1") -> str:
 def verify_websub(body: bytes, header: str | None, secret: str) -> None:
     """WebSub (YouTube): ``X-Hub-Signature: sha1=<hex>`` (the spec's default) or ``sha256=<hex>``.
 
-    Only enforced when a hub secret is configured; without one the hub sends no signature.
+    Without a configured hub secret nothing verifies: unsigned feeds would be accepted from anyone.
     """
-    if not secret:
-        return
     algo, value = _split(header, "X-Hub-Signature", ("sha1", "sha256"))
+    _require_secret(secret, "ENGAGE_YOUTUBE_SECRET")
     expected = websub_signature(body, secret, algo).partition("=")[2]
     if not hmac.compare_digest(_b(value.lower()), _b(expected)):
         raise SignatureInvalid("X-Hub-Signature does not match the body")

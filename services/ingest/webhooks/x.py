@@ -171,5 +171,4 @@ def _follow(follow: Mapping[str, Any], path: str, brand: str) -> dict[str, Any] 
         "is_brand": source == brand,
         "actor_followers": followers,
         "occurred_at": when,
-        "attributes": {"x.target_id": target},
     }
