@@ -27,7 +27,7 @@ def summarize(dsn: str, event_ids: list[str]) -> Summary:
     ids = {"ids": list(dict.fromkeys(event_ids))}
     _, totals = run_query(
         dsn,
-        "SELECT uniqExact(event_id), count(), countIf(language IN ('ko', 'en', 'other')) "
+        "SELECT uniqExact(event_id), count(), countIf(language IN ('ko', 'en', 'other', 'none')) "
         "FROM events FINAL WHERE event_id IN {ids:Array(String)}",
         ids,
     )
