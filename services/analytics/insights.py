@@ -262,7 +262,7 @@ def tiles(now: Headline, before: Headline) -> list[Tile]:
 # --- sentences -----------------------------------------------------------------------------------
 
 
-def _quote(text: Any, limit: int = 70) -> str:
+def quote(text: Any, limit: int = 70) -> str:
     t = " ".join(str(text or "").split())
     return f"“{t[: limit - 1]}…”" if len(t) > limit else f"“{t}”"
 
@@ -361,7 +361,7 @@ def risk_sentence(r: Results, now: Headline, tz: ZoneInfo, exclude: frozenset[st
         return (
             f"Biggest risk: {int(p['unfollows']):,} people unfollowed after the "
             f"{platform_name(p['platform'])} "
-            f"post {_quote(p.get('text'))}."
+            f"post {quote(p.get('text'))}."
         )
     return "No risk stands out: no alerts, no rising complaint topic, complaints answered in time."
 
@@ -372,7 +372,7 @@ def best_post_sentence(r: Results, tz: ZoneInfo) -> str:
         return "No brand post was published in this window."
     p = posts[0]
     s = (
-        f"Best post: {_quote(p.get('text'))} on {platform_name(p['platform'])} "
+        f"Best post: {quote(p.get('text'))} on {platform_name(p['platform'])} "
         f"({when(as_datetime(p['posted_at']), tz)}), {int(p['engagement']):,} interactions — "
         f"{int(p['likes']):,} likes, {int(p['comments']):,} comments, {int(p['shares']):,} shares, "
         f"{int(p['clicks']):,} clicks."
