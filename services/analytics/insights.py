@@ -363,7 +363,8 @@ def risk_sentence(r: Results, now: Headline, tz: ZoneInfo, exclude: frozenset[st
             f"{platform_name(p['platform'])} "
             f"post {quote(p.get('text'))}."
         )
-    return "No risk stands out: no alerts, no rising complaint topic, complaints answered in time."
+    calm = "No risk stands out: no alerts, no rising complaint topic, complaints answered in time."
+    return f"{calm} {topic}" if topic else calm
 
 
 def best_post_sentence(r: Results, tz: ZoneInfo) -> str:

@@ -106,7 +106,6 @@ USES = {
     },
     "Q15": {"kind", "severity", "window_start", "sample_event_id", "sample_text", "platform", "post_text"},
     "Q16": {"alert_id", "kind", "severity", "window_start", "window_end", "fired_at", "resolved_at"},
-    "Q17": {"open_items", "unanswered_complaints", "mean_response_seconds"},
     "Q18": {"window_start", "complaints", "negative"},
     "Q20": {"hour", "brand_posts", "promotional_posts", "follows", "unfollows", "unfollows_after_posts"},
     "Q21": {
