@@ -856,7 +856,7 @@ def section_topics(data: ReportData) -> Section:
                     f"{int(r['messages_before']):,}",
                     f"{float(r['lift']):.1f}",
                 )
-                for r in rows[:12]
+                for r in rows
             ],
             numeric=(2, 3, 4),
         )

@@ -885,8 +885,18 @@ def check_rising_terms(c: Ctx, rows: list[dict[str, Any]]) -> None:
     def lift(term: str) -> float:
         return (now[term] + 1) / (before[term] * scale + 1)
 
-    ranked = sorted((t for t in now if now[t] >= 3), key=lambda t: (-lift(t), -now[t], t))[:20]
-    assert [r["term"] for r in rows] == ranked
+    def language(term: str) -> str:
+        if re.search(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]", term):
+            return "ko"
+        return "en" if re.fullmatch(r"[a-z0-9]+", term) else "other"
+
+    per_language: Counter[str] = Counter()
+    ranked = []
+    for t in sorted((t for t in now if now[t] >= 3), key=lambda t: (-lift(t), -now[t], t)):
+        per_language[language(t)] += 1
+        if per_language[language(t)] <= 10:
+            ranked.append(t)
+    assert [(r["term"], r["language"]) for r in rows] == [(t, language(t)) for t in ranked]
     for r in rows:
         assert (r["messages_now"], r["messages_before"]) == (now[r["term"]], before[r["term"]])
         assert (r["volume_now"], r["volume_before"]) == (volume["now"], volume["before"])
