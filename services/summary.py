@@ -313,11 +313,33 @@ def print_report_paths(console: Console, paths: dict[str, Path]) -> None:
         console.print(f"report for {brands.brand(brand_id).name}: {path}", soft_wrap=True, highlight=False)
 
 
+def print_run_summary(
+    console: Console,
+    dsn: str,
+    event_ids: list[str],
+    report_dir: Path,
+    since: timedelta = timedelta(days=7),
+    timezone: str | None = None,
+    brands_file: str | None = None,
+) -> Summary:
+    """Everything ``engage run`` shows after the pipeline drained: per brand what the audience felt and
+    did, one report per brand (paths printed), then the exactly-once check (returned for its verdict)."""
+    print_brand_summaries(console, summarize_brands(dsn, timezone=timezone, brands_file=brands_file))
+    console.print()
+    print_report_paths(
+        console, write_reports(dsn, report_dir, since, timezone=timezone, brands_file=brands_file)
+    )
+    summary = summarize(dsn, event_ids)
+    print_summary(console, summary)
+    return summary
+
+
 __all__ = [
     "BrandSummary",
     "Summary",
     "print_brand_summaries",
     "print_report_paths",
+    "print_run_summary",
     "print_summary",
     "summarize",
     "summarize_brands",

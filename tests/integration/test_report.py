@@ -392,6 +392,15 @@ def test_engage_query_while_the_path_is_owned(day: tuple[str, Simulation], owned
     else:
         for brand, n in expected:
             assert re.search(rf"{brand}\s*│\s*{n}", result.stdout), result.stdout
+    nobody = "SELECT brand_id, count() AS n FROM events WHERE brand_id = 'nobody' GROUP BY brand_id"
+    empty = CliRunner().invoke(app, ["query", nobody, "--format", fmt], env={"ENGAGE_CLICKHOUSE_DSN": dsn})
+    assert empty.exit_code == 0, empty.output
+    if fmt == "json":  # an empty array; the columns are named on stderr
+        assert orjson.loads(empty.stdout) == [] and "0 rows; columns: brand_id, n" in empty.stderr
+    elif fmt == "csv":
+        assert empty.stdout.splitlines() == ["brand_id,n"]
+    else:
+        assert re.search(r"brand_id\s*┃\s*n", empty.stdout) and "0 rows" in empty.stdout, empty.stdout
     refused = CliRunner().invoke(app, ["query", "DROP TABLE events"], env={"ENGAGE_CLICKHOUSE_DSN": dsn})
     assert refused.exit_code != 0
     assert owned.query_rows("SELECT count() FROM events")[1][0][0] >= len(sim.events)
