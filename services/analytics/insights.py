@@ -33,6 +33,8 @@ ALERT_NAMES = {
 RISING_MIN_MESSAGES = 5
 RISING_MIN_LIFT = 3.0
 SLOW_ANSWER_SHARE = 0.5
+# The report lists a word as rising from this lift on (1.0: as often as the previous period predicts).
+RISING_SHOWN_LIFT = 1.5
 
 
 def as_datetime(value: Any) -> datetime:

@@ -825,14 +825,16 @@ def section_alerts(data: ReportData) -> Section:
 def section_topics(data: ReportData) -> Section:
     rows = insights.topic_terms(data.results, data.exclude)
     period = insights.span_words(data.window.span)
-    if rows and not insights.comparable_topics(rows):
+    comparable = insights.comparable_topics(rows)
+    if comparable:
+        rows = [r for r in rows if float(r["lift"]) >= insights.RISING_SHOWN_LIFT]
+    if rows and not comparable:
         s = Section(
             "topics",
             "Topics in negative messages",
             intro=f"The {period} before this window hold no negative messages to compare with, so these are "
             "the words found in the most negative or complaint messages (Korean and English), "
-            "not the fastest "
-            "rising ones.",
+            "not the fastest rising ones.",
         )
     else:
         s = Section(
@@ -843,7 +845,12 @@ def section_topics(data: ReportData) -> Section:
             "rises only when people talk about it more than about everything else.",
         )
     if not rows:
-        s.empty = _nothing(data, "no word appears in 3 or more negative or complaint messages")
+        s.empty = _nothing(
+            data,
+            f"no word in negative messages rose against the previous {period}"
+            if comparable
+            else "no word appears in 3 or more negative or complaint messages",
+        )
         return s
     s.tables.append(
         _table(

@@ -855,16 +855,18 @@ _STOP = frozenset(
         "out",
     ]
 )
+_JAMO_ONLY = re.compile(r"[\u3131-\u318e]+")  # ㅠㅠ, ㅋㅋ: emoticons, not words
 _PARTICLE = re.compile(
     r"^([\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]+?)"
-    r"(이에요|예요|에요|했어요|해요|어요|아요|네요|합니다|입니다|했는데|는데|에서|으로|까지|부터|한테|이랑|하고"
-    r"|이|가|은|는|을|를|에|의|도|로|요|과|와|만|한|인)$"
+    r"(이에요|예요|에요|했어요|해요|어요|아요|네요|합니다|입니다|했는데|는데|에서|에게|으로|까지|부터|보다|처럼"
+    r"|한테|이랑|하고|이나|라도|이|가|은|는|을|를|에|의|도|로|요|과|와|만|한|인)$"
 )
 
 
 def _terms(text: str | None) -> set[str]:
     words = [w for w in re.split(r"[\W_]+", (text or "").lower()) if w]
-    return {t for t in (_PARTICLE.sub(r"\1", w) for w in words) if len(t) >= 2 and t not in _STOP}
+    stems = (_PARTICLE.sub(r"\1", w) for w in words)
+    return {t for t in stems if len(t) >= 2 and t not in _STOP and not _JAMO_ONLY.fullmatch(t)}
 
 
 def check_rising_terms(c: Ctx, rows: list[dict[str, Any]]) -> None:

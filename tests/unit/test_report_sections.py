@@ -202,14 +202,21 @@ def test_an_empty_window_gives_a_report_of_short_nothing_sections(tmp_path: Path
 def test_no_alerts_and_no_conversions_are_sentences_not_errors(tmp_path: Path) -> None:
     engagement = [{"hour": "2026-11-01T10:00:00", "platform": "x", "engagements": 12}]
     volume = [{"window_start": "2026-11-01T10:10:00", "complaints": 2, "negative": 3, "audience_events": 9}]
-    report = generate(_fake({"Q1": engagement, "Q18": volume}), "acme", timedelta(hours=24), tmp_path)
+    flat = [
+        {"term": "refund", "language": "en", "messages_now": 3, "messages_before": 1, "lift": 1.0}
+        | {"volume_now": 20, "volume_before": 5}
+    ]
+    results = {"Q1": engagement, "Q18": volume, "Q22": flat}
+    report = generate(_fake(results), "acme", timedelta(hours=24), tmp_path)
     sections = {s.name: s for s in report.sections}
     assert sections["engagement"].chart is not None and sections["engagement"].empty is None
     alerts = sections["alerts"]
     assert alerts.chart is not None and alerts.intro == "No alert fired in this window."
     assert alerts.chart.caption.endswith("no alert fired.")
     assert sections["funnel"].empty == "Nothing in this window: no campaign clicks, leads or purchases."
-    assert sections["topics"].empty is not None
+    assert sections["topics"].empty == (
+        "Nothing in this window: no word in negative messages rose against the previous 24 hours."
+    )
     assert [p.name for p in report.pngs] == ["alerts.png", "engagement.png"]
     html = report.html_path.read_text(encoding="utf-8")
     assert re.search(r"<h1>acme</h1>", html) and "UTC" in html  # an unlisted brand: its id, in UTC
