@@ -70,17 +70,28 @@ def register(app: typer.Typer) -> None:
                 brands_file=settings.brands_file,
             )
         except (QueryError, ReportError) as exc:
-            err.print(f"[bold red]error:[/] {exc}")
+            hint = (
+                f"\nno engage tables at {dsn}: run `make run` (or `engage migrate` and load data) first"
+                if "UNKNOWN_TABLE" in str(exc)
+                else ""
+            )
+            err.print(f"[bold red]error:[/] {exc}{hint}")
             raise typer.Exit(1) from None
         assert report.data is not None
         d = report.data
         w = d.window
         empty = [s.title for s in report.sections if s.empty and s.chart is None and not s.tables]
+        nothing = (
+            "; nothing at all in this window"
+            if len(empty) == len(report.sections)
+            else f"; nothing in this window for: {', '.join(empty)}"
+            if empty
+            else ""
+        )
         console.print(
             f"report for [bold]{d.brand.label}[/], {d.local(w.since):%Y-%m-%d %H:%M} – "
             f"{d.local(w.until):%Y-%m-%d %H:%M} {d.zone} ({d.tz}): {report.html_path} and "
-            f"{len(report.pngs)} charts"
-            + (f"; nothing in this window for: {', '.join(empty)}" if empty else ""),
+            f"{len(report.pngs)} charts{nothing}",
             soft_wrap=True,
         )
 

@@ -302,6 +302,19 @@ def _style(ax: Any) -> None:
     ax.set_axisbelow(True)
 
 
+def _legend_above(
+    ax: Any, handles: list[Any] | None = None, labels: list[str] | None = None, ncols: int = 3
+) -> None:
+    """The legend in a row above the plot, where it can never cover data or alert labels."""
+    kw: dict[str, Any] = dict(
+        frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, ncols=ncols
+    )
+    if handles is not None and labels is not None:
+        ax.legend(handles, labels, **kw)
+    else:
+        ax.legend(**kw)
+
+
 def _x(times: Sequence[datetime]) -> list[float]:
     """Matplotlib date numbers (its typed API takes floats; the date axis formats them back)."""
     return [_x1(t) for t in times]
@@ -349,7 +362,7 @@ def chart_engagement(data: ReportData) -> Chart | None:
     _time_axis(ax, data)
     ax.set_ylabel("interactions per hour")
     ax.set_ylim(bottom=0)
-    ax.legend(frameon=False, ncols=len(series), loc="upper left")
+    _legend_above(ax, ncols=len(series))
     return Chart(
         "engagement",
         "Engagement over time",
@@ -416,7 +429,7 @@ def chart_top_posts(data: ReportData) -> Chart | None:
         left = [a + b for a, b in zip(left, values, strict=True)]
     ax.set_xlabel("interactions so far (likes + comments + shares at any depth + clicks)")
     ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(frameon=False, ncols=4, loc="lower right")
+    _legend_above(ax, ncols=4)
     return Chart(
         "top_posts",
         "Top posts",
@@ -509,7 +522,7 @@ def chart_funnel(data: ReportData) -> Chart | None:
     )
     ax.set_ylabel("people")
     _style(ax)
-    ax.legend(frameon=False, ncols=3)
+    _legend_above(ax, ncols=3)
     return Chart(
         "funnel",
         "Funnel by campaign",
@@ -558,7 +571,7 @@ def chart_response_times(data: ReportData) -> Chart | None:
     twin.set_ylabel("% answered within", color=OKABE_ITO["vermillion"])
     twin.spines[["top"]].set_visible(False)
     (h1, l1), (h2, l2) = ax.get_legend_handles_labels(), twin.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, frameon=False, loc="upper left", fontsize=8)
+    _legend_above(ax, h1 + h2, l1 + l2, ncols=2)
     return Chart("response_times", "Response times", _png(fig), "Q9")
 
 
@@ -635,7 +648,7 @@ def chart_alerts(data: ReportData) -> Chart | None:
     ax.set_ylabel("messages per 10 minutes")
     _style(ax)
     _time_axis(ax, data)
-    ax.legend(frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=8, ncols=2)
+    _legend_above(ax, ncols=2)
     caption = (
         f"{len(alerts)} alert(s) in the window, drawn where their evaluation window lies in event time and "
         "shaded until they resolved."
@@ -656,7 +669,10 @@ def _cadence(data: ReportData) -> tuple[list[datetime], dict[datetime, dict[str,
     bucket, step, unit = _cadence_bucket(data)
     cols = ("brand_posts", "promotional_posts", "follows", "unfollows", "unfollows_after_posts")
     sums = insights.by_local_period(data.results["Q20"], "hour", data.tz, bucket, cols)
-    first, last = bucket(data.local(data.window.since)), bucket(data.local(data.window.until - _HOUR))
+    w = data.window
+    # From the brand's first data on: before it there is no data, which is not "zero unfollows".
+    start = max(w.since, w.data_since) if w.data_since is not None and w.data_since < w.until else w.since
+    first, last = bucket(data.local(start)), bucket(data.local(w.until - _HOUR))
     periods = []
     t = first
     while t <= last:
@@ -693,12 +709,13 @@ def chart_cadence(data: ReportData) -> Chart | None:
         linewidth=2,
         label=f"unfollows per {unit}",
     )
+    ax.set_xlim(_x1(data.local(data.window.since)), _x1(data.local(data.window.until)))
     twin.set_ylabel(f"unfollows per {unit}", color=OKABE_ITO["vermillion"])
     twin.set_ylim(bottom=0)
     twin.spines[["top"]].set_visible(False)
     _time_axis(ax, data)
     (h1, l1), (h2, l2) = ax.get_legend_handles_labels(), twin.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, frameon=False, loc="upper left", fontsize=8, ncols=3)
+    _legend_above(ax, h1 + h2, l1 + l2, ncols=3)
     return Chart(
         "cadence", "Posting cadence and unfollows", _png(fig), "Q20", f"Days and hours in {data.zone}."
     )
@@ -730,10 +747,11 @@ def chart_followers(data: ReportData) -> Chart | None:
     )
     bottom.axhline(0, color="#999999", linewidth=0.8)
     bottom.set_ylabel(f"people per {unit}")
+    bottom.set_xlim(_x1(data.local(data.window.since)), _x1(data.local(data.window.until)))
     bottom.yaxis.set_major_formatter(lambda v, _pos: f"{abs(v):.0f}")
     _style(bottom)
     _time_axis(bottom, data)
-    bottom.legend(frameon=False, loc="lower left", fontsize=8, ncols=2)
+    _legend_above(bottom, ncols=2)
     return Chart(
         "followers",
         "Follower growth",
