@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import logging
+import shutil
 import sys
 import time
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from services.analytics import cli_report
+from services.common.output import OutputFormat, print_result
 from services.ingest import cli_replay, cli_serve, cli_simulate
 
 app = typer.Typer(no_args_is_help=True, help="engage: listen to a brand's audience in real time.")
@@ -52,12 +50,6 @@ def eval_alerts(
 
 console = Console()
 err = Console(stderr=True)
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -100,21 +92,8 @@ def query(
         columns, rows = run_query(CommonSettings().clickhouse_dsn, sql)
     except QueryError as exc:
         raise _fail(str(exc)) from None
-    if fmt is OutputFormat.json:
-        sys.stdout.write(
-            orjson.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str).decode() + "\n"
-        )
-    elif fmt is OutputFormat.csv:
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(columns)
-        writer.writerows(rows)
-        sys.stdout.write(buf.getvalue())
-    else:
-        table = Table(*columns)
-        for r in rows:
-            table.add_row(*("NULL" if v is None else str(v) for v in r))
-        console.print(table)
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    print_result(columns, rows, fmt, sys.stdout, sys.stderr, width)
 
 
 @app.command("wait")

@@ -18,10 +18,17 @@ def register(app: typer.Typer) -> None:
         since: Annotated[
             str,
             typer.Option(
-                help="Window before the end of the hour of the brand's latest event in the data "
-                "(not the wall clock): 30m, 24h, 7d, or seconds. Rounded out to whole hours."
+                help="Window length before its end: 30m, 24h, 7d, or seconds. Rounded out to whole hours."
             ),
         ] = "24h",
+        until: Annotated[
+            str | None,
+            typer.Option(
+                help="End of the window, e.g. 2026-11-02 or 2026-11-02T09:00 (in the report's time zone "
+                "unless an offset is given), for a past or backfilled period. Default: the end of the hour "
+                "of the brand's latest event in the data (not the wall clock)."
+            ),
+        ] = None,
         out: Annotated[Path, typer.Option(help="Directory for report.html and the PNG charts.")] = Path(
             "var/report"
         ),
@@ -29,26 +36,63 @@ def register(app: typer.Typer) -> None:
         """Write a self-contained HTML report with PNG charts for one brand (also while the pipeline runs)."""
         from rich.console import Console
 
-        from services.analytics.report import ReportError, generate, parse_since
+        from services.analytics.report import ReportError, generate, parse_since, parse_until
+        from services.common import brands
         from services.common.query import QueryError, run_query
         from services.common.settings import CommonSettings
 
         console, err = Console(), Console(stderr=True)
+        settings = CommonSettings()
         try:
             span = parse_since(since)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--since") from None
-        dsn = CommonSettings().clickhouse_dsn
         try:
-            report = generate(lambda sql, params: run_query(dsn, sql, params), brand, span, out)
-        except (QueryError, ReportError) as exc:
+            tz = brands.display_zone(brand, settings.timezone, settings.brands_file)
+        except brands.BrandsFileError as exc:
             err.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(1) from None
+        end = None
+        if until:
+            try:
+                end = parse_until(until, tz)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--until") from None
+        dsn = settings.clickhouse_dsn
+        try:
+            report = generate(
+                lambda sql, params: run_query(dsn, sql, params),
+                brand,
+                span,
+                out,
+                until=end,
+                timezone=settings.timezone,
+                brands_file=settings.brands_file,
+            )
+        except (QueryError, ReportError) as exc:
+            hint = (
+                f"\nno engage tables at {dsn}: run `make run` (or `engage migrate` and load data) first"
+                if "UNKNOWN_TABLE" in str(exc)
+                else ""
+            )
+            err.print(f"[bold red]error:[/] {exc}{hint}")
+            raise typer.Exit(1) from None
         assert report.data is not None
-        w = report.data.window
+        d = report.data
+        w = d.window
+        empty = [s.title for s in report.sections if s.empty and s.chart is None and not s.tables]
+        nothing = (
+            "; nothing at all in this window"
+            if len(empty) == len(report.sections)
+            else f"; nothing in this window for: {', '.join(empty)}"
+            if empty
+            else ""
+        )
         console.print(
-            f"report for [bold]{brand}[/], {w.since:%Y-%m-%d %H:%M} – {w.until:%Y-%m-%d %H:%M} UTC: "
-            f"{report.html_path} and {len(report.pngs)} charts"
+            f"report for [bold]{d.brand.label}[/], {d.local(w.since):%Y-%m-%d %H:%M} – "
+            f"{d.local(w.until):%Y-%m-%d %H:%M} {d.zone} ({d.tz}): {report.html_path} and "
+            f"{len(report.pngs)} charts{nothing}",
+            soft_wrap=True,
         )
 
     @app.command("retention")

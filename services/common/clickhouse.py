@@ -249,9 +249,30 @@ class Database:
     def query_rows(
         self, sql: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """(column names, rows); an empty result keeps its column names (see :func:`_describe`)."""
         with self._lock:
             result = self.client.query(sql, parameters=parameters, settings=settings)
-            return list(result.column_names), [tuple(r) for r in result.result_rows]
+            columns, rows = list(result.column_names), [tuple(r) for r in result.result_rows]
+            if not columns and not rows:
+                columns = self._describe(sql, parameters, settings)
+            return columns, rows
+
+    def _describe(
+        self, sql: str, parameters: dict[str, Any] | None, settings: dict[str, Any] | None
+    ) -> list[str]:
+        """Column names of a query that returned no rows.
+
+        The Native format sends no block for an empty result, so the driver has no names; asking
+        ``DESCRIBE (query)`` gets them. Statements that cannot be described (SHOW, EXISTS, …) keep none.
+        """
+        body = sql.strip().rstrip(";")
+        try:
+            described = self.client.query(
+                f"DESCRIBE TABLE ({body})", parameters=parameters, settings=settings
+            )
+        except Exception:
+            return []
+        return [str(r[0]) for r in described.result_rows]
 
     def insert_columns(
         self,

@@ -98,6 +98,15 @@ class CommonSettings(BaseSettings):
 
     log_level: str = Field("info", description="Log level for every service.")
 
+    timezone: str | None = Field(
+        None,
+        description="IANA time zone for every time reports and summaries show (e.g. Asia/Seoul); "
+        "unset: each brand's zone from the brands file, UTC for brands it does not list.",
+    )
+    brands_file: str | None = Field(
+        None, description="TOML file of brand display names and time zones; unset: the bundled one."
+    )
+
     @model_validator(mode="after")
     def _local_defaults(self) -> Self:
         """Unset addresses and paths follow ``var_dir`` and the local broker: one setting moves them all."""

@@ -1,17 +1,19 @@
-"""Language detection for social texts: Korean, English, or other.
+"""Language detection for social texts: Korean, English, other, or none.
 
 Social posts are short and mix scripts (Korean posts often carry English brand names, hashtags and
 emoji), so the rule is script-based on letters only: Hangul share decides Korean; Latin text is
-English when it uses English function words or is plain ASCII words; everything else is "other".
-A model is not worth its latency here — the script signal is near-perfect for ko/en.
+English when it uses English function words or is plain ASCII words; text in another script or
+another Latin language is "other". Likes, follows and clicks carry no text and so have no language:
+"none" (not "other", which would make "other" the largest language of any brand). A model is not
+worth its latency here — the script signal is near-perfect for ko/en.
 """
 
 from __future__ import annotations
 
 import re
 
-KO, EN, OTHER = "ko", "en", "other"
-LANGUAGES = (KO, EN, OTHER)
+KO, EN, OTHER, NONE = "ko", "en", "other", "none"
+LANGUAGES = (KO, EN, OTHER, NONE)
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 _LATIN = re.compile(r"[A-Za-z\u00c0-\u024f]")
@@ -137,29 +139,33 @@ _EN_WORDS = frozenset(
 
 
 def detect_language(text: str | None, declared: str | None = None) -> str:
-    """Return "ko", "en" or "other" for one text; fall back to the platform's declared language."""
-    if text:
-        cleaned = _NOISE.sub(" ", text)
-        letters = len(_LETTER.findall(cleaned))
-        if letters:
-            hangul = len(_HANGUL.findall(cleaned))
-            if hangul / letters >= 0.3:
-                return KO
-            latin = len(_LATIN.findall(cleaned))
-            if latin / letters >= 0.6:
-                words = [w.lower().replace("'", "") for w in _WORD.findall(cleaned)]
-                hits = sum(w in _EN_WORDS for w in words)
-                if hits and hits / len(words) >= 0.25:
-                    return EN
-                if not _NON_ASCII_LATIN.search(cleaned) and len(words) <= 3:
-                    return EN  # short ASCII-only posts ("Nice!", "wow amazing") read as English
-                return OTHER
-            return OTHER
+    """Return "ko", "en" or "other" for a text, "none" for an event without text.
+
+    A text without letters (emoji, digits) falls back to the platform's declared language when that
+    is Korean or English, else it has no language either.
+    """
+    if not text or not text.strip():
+        return NONE
+    cleaned = _NOISE.sub(" ", text)
+    letters = len(_LETTER.findall(cleaned))
+    if letters:
+        hangul = len(_HANGUL.findall(cleaned))
+        if hangul / letters >= 0.3:
+            return KO
+        latin = len(_LATIN.findall(cleaned))
+        if latin / letters >= 0.6:
+            words = [w.lower().replace("'", "") for w in _WORD.findall(cleaned)]
+            hits = sum(w in _EN_WORDS for w in words)
+            if hits and hits / len(words) >= 0.25:
+                return EN
+            if not _NON_ASCII_LATIN.search(cleaned) and len(words) <= 3:
+                return EN  # short ASCII-only posts ("Nice!", "wow amazing") read as English
+        return OTHER
     if declared:
         base = declared.lower().split("-")[0].split("_")[0]
         if base in (KO, EN):
             return base
-    return OTHER
+    return NONE
 
 
 def detect_languages(texts: list[str | None], declared: list[str | None] | None = None) -> list[str]:

@@ -51,10 +51,12 @@ def test_parse_since_refuses_nonsense(text: str) -> None:
         parse_since(text)
 
 
-def _runner(latest: Any, n: int = 10) -> Any:
+def _runner(latest: Any, n: int = 10, earliest: Any = "2026-10-01T00:00:00") -> Any:
     def run(sql: str, params: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+        if "DISTINCT brand_id" in sql:
+            return ["brand_id"], [["cafe-lumi"], ["hanbit-mobile"]]
         assert params == {"brand": "b"}
-        return ["n", "latest"], [[n, latest]]
+        return ["n", "latest", "earliest"], [[n, latest, earliest if n else None]]
 
     return run
 
@@ -65,8 +67,24 @@ def test_window_is_whole_hours_ending_after_the_latest_event_not_now() -> None:
     w = report_window(_runner(datetime(2026, 11, 1, 10, 5, tzinfo=UTC)), "b", timedelta(minutes=30))
     assert (w.since, w.until) == (datetime(2026, 11, 1, 10), datetime(2026, 11, 1, 11))
     assert w.params("b") == {"brand": "b", "since": "2026-11-01 10:00:00", "until": "2026-11-01 11:00:00"}
-    with pytest.raises(ReportError, match="no events"):
+    with pytest.raises(
+        ReportError, match="no events for brand 'b'; brands with events: cafe-lumi, hanbit-mobile"
+    ):
         report_window(_runner(None, n=0), "b", timedelta(hours=1))
+
+
+def test_a_chosen_end_is_rounded_up_to_the_hour_and_the_previous_period_is_as_long() -> None:
+    w = report_window(
+        _runner("2026-11-01T23:59:58"), "b", timedelta(hours=6), until=datetime(2026, 11, 1, 7, 30)
+    )
+    assert (w.since, w.until, w.chosen_end) == (datetime(2026, 11, 1, 2), datetime(2026, 11, 1, 8), True)
+    prev = w.previous()
+    assert (prev.since, prev.until) == (datetime(2026, 10, 31, 20), datetime(2026, 11, 1, 2))
+    assert not prev.partly_before_data  # the data starts 2026-10-01
+    late_start = report_window(
+        _runner("2026-11-01T23:59:58", earliest="2026-11-01T00:10:00"), "b", timedelta(hours=12)
+    )
+    assert late_start.previous().partly_before_data and not late_start.partly_before_data
 
 
 def test_as_datetime_accepts_driver_and_json_values() -> None:
@@ -86,3 +104,16 @@ def test_retention_statements() -> None:
     ]
     with pytest.raises(ValueError):
         retention.statements(0)
+
+
+def test_parse_until_reads_the_reports_zone_or_an_explicit_offset() -> None:
+    from zoneinfo import ZoneInfo
+
+    from services.analytics.report import parse_until
+
+    seoul = ZoneInfo("Asia/Seoul")
+    assert parse_until("2026-11-02", seoul) == datetime(2026, 11, 1, 15)
+    assert parse_until("2026-11-02T09:00", seoul) == datetime(2026, 11, 2, 0)
+    assert parse_until("2026-11-02T09:00+00:00", seoul) == datetime(2026, 11, 2, 9)
+    with pytest.raises(ValueError, match="not a date"):
+        parse_until("yesterday", seoul)

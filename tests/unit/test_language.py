@@ -23,16 +23,33 @@ def test_other_scripts_and_latin_non_english() -> None:
 
 def test_no_letters_falls_back_to_declared_language() -> None:
     assert detect_language("👍👍", "ko-KR") == "ko"
-    assert detect_language(None, "en_US") == "en"
-    assert detect_language(None, "ja") == "other"
-    assert detect_language("", None) == "other"
+    assert detect_language("10/10", "en_US") == "en"
+    assert detect_language("👍👍", "ja") == "none"
+    assert detect_language("^^", None) == "none"
+
+
+def test_events_without_text_have_no_language() -> None:
+    """Likes, follows and clicks are not "other": that would make it the largest language."""
+    for text in (None, "", "   "):
+        assert detect_language(text) == "none"
+        assert detect_language(text, "ko-KR") == "none"  # a declared tag does not give a like a language
 
 
 def test_batch_matches_single() -> None:
     texts = ["좋아요", "great", None]
-    assert detect_languages(texts, ["ko", None, "en"]) == ["ko", "en", "en"]
+    assert detect_languages(texts, ["ko", None, "en"]) == ["ko", "en", "none"]
+
+
+def test_enriched_events_without_text_have_no_language() -> None:
+    from services.enrich.processor import enrich_records
+    from tests.factories import make_social_event
+
+    like = make_social_event(event_type="like", text=None, lang="ko")
+    comment = make_social_event(event_type="comment", text="Where is my refund? Still waiting.")
+    out = enrich_records([like, comment])
+    assert [r["language"] for r in out] == ["none", "en"]
 
 
 @given(st.text(max_size=200), st.one_of(st.none(), st.sampled_from(["ko", "en", "fr", "ko-KR"])))
-def test_always_one_of_three(text: str, declared: str | None) -> None:
+def test_always_one_of_four(text: str, declared: str | None) -> None:
     assert detect_language(text, declared) in LANGUAGES
