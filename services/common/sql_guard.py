@@ -10,7 +10,8 @@ from it: ClickHouse's own parser turns the text into its canonical one-line form
 and the rules below are applied to that form, where comments are gone, keywords are words and
 string literals use one quoting style:
 
-* one statement, starting with SELECT, WITH, SHOW, DESCRIBE or EXPLAIN (EXPLAIN of a SELECT);
+* one statement, starting with SELECT, WITH, SHOW, DESCRIBE or EXPLAIN (EXPLAIN of a SELECT; SHOW of
+  the schema and settings, not of users, grants or other access entities);
 * no output clause: ``INTO OUTFILE``, ``FORMAT`` (the endpoint answers JSON), and no ``SETTINGS``
   (limits are the operator's);
 * no table function or function that reads files, URLs or other servers: every table function the
@@ -79,6 +80,28 @@ ALWAYS_DENIED_FUNCTIONS = frozenset(
     }
 )
 READ_STATEMENTS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN")
+# SHOW of the schema and the session, not of users, roles, grants, quotas or policies (access control).
+SHOW_WHAT = frozenset(
+    {
+        "TABLES",
+        "DATABASES",
+        "COLUMNS",
+        "DICTIONARIES",
+        "FUNCTIONS",
+        "INDEXES",
+        "KEYS",
+        "ENGINES",
+        "SETTINGS",
+        "SETTING",
+        "CHANGED",
+        "PROCESSLIST",
+        "MERGES",
+        "FULL",
+        "EXTENDED",
+        "TEMPORARY",
+    }
+)
+SHOW_CREATE_WHAT = frozenset({"TABLE", "VIEW", "DICTIONARY", "DATABASE", "TEMPORARY"})
 EXPLAIN_KINDS = ("AST", "SYNTAX", "QUERY", "TREE", "PLAN", "PIPELINE", "ESTIMATE")
 
 
@@ -179,6 +202,11 @@ def check_statement(canonical: str, denied: frozenset[str]) -> None:
         raise QueryRefused(
             f"only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN SELECT statements run here, not {head or '?'}"
         )
+    if head == "SHOW":
+        what = [*words[1:3], None, None]
+        if not (what[0] in SHOW_WHAT or (what[0] == "CREATE" and what[1] in SHOW_CREATE_WHAT)):
+            shown = " ".join(w for w in what[:2] if w)
+            raise QueryRefused(f"SHOW {shown} is not allowed: SHOW the schema (tables, columns, …) only")
     for i, (token, word) in enumerate(zip(tokens, words, strict=True)):
         following = tokens[i + 1] if i + 1 < len(tokens) else None
         call = following is not None and following.kind == "punct" and following.text == "("

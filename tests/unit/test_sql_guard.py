@@ -27,6 +27,9 @@ ALLOWED_CANONICAL = [
     "SELECT 1 UNION ALL SELECT 2",
     "SHOW TABLES",
     "SHOW SETTINGS LIKE 'max%'",
+    "SHOW CREATE TABLE events",
+    "SHOW FULL TABLES",
+    "SHOW COLUMNS FROM events",
     "DESCRIBE TABLE events",
     "EXPLAIN SELECT 1",
     "EXPLAIN PIPELINE graph = 1, compact = 1 SELECT 1",
@@ -62,6 +65,10 @@ REFUSED_CANONICAL = [
     ("SELECT * FROM `file`('/etc/passwd')", "file()"),
     ("SELECT * FROM mysql('h', 'd', 't', 'u', 'p')", "mysql()"),  # fixed list, not the engine's
     ("SELECT 1; SELECT 2", "one statement"),
+    ("SHOW GRANTS", "SHOW GRANTS is not allowed"),
+    ("SHOW CREATE USER default", "SHOW CREATE USER is not allowed"),
+    ("SHOW USERS", "SHOW USERS"),
+    ("SHOW ACCESS", "SHOW ACCESS"),
 ]
 
 

@@ -36,8 +36,7 @@ def test_faust_table_router_and_debug_pages_are_not_served(tmp_path: Path) -> No
 
 
 def test_readyz_answers_503_with_the_loader_s_problem(tmp_path: Path) -> None:
-    problem: list[str | None] = ["5 ClickHouse inserts in a row failed; last: READONLY"]
     app = _app(tmp_path)
-    add_health_views(app, not_ready=lambda: problem[0])
+    add_health_views(app, not_ready=lambda: "5 ClickHouse inserts in a row failed; last: READONLY")
     [(status, body)] = asyncio.run(_get(app, "/readyz"))
     assert status == 503 and "5 ClickHouse inserts in a row failed" in body
