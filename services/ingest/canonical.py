@@ -149,21 +149,23 @@ def parse_event(
     out["is_brand"] = is_brand
     followers = obj.get("actor_followers")
     if followers is not None and (
-        isinstance(followers, bool) or not isinstance(followers, int) or followers < 0
+        isinstance(followers, bool) or not isinstance(followers, int) or not 0 <= followers < 2**63
     ):
-        raise EventValidationError("actor_followers", "expected a non-negative integer or null")
+        raise EventValidationError("actor_followers", "expected a non-negative 64-bit integer or null")
     out["actor_followers"] = followers
     if "occurred_at" not in obj:
         raise EventValidationError("occurred_at", "required")
     out["occurred_at"] = parse_timestamp(obj["occurred_at"], "occurred_at")
     if limits is not None:
-        _check_window(out["occurred_at"], received_at, limits)
+        _check_window("occurred_at", out["occurred_at"], received_at, limits)
     raw_received = obj.get("received_at")
     out["received_at"] = (
         parse_timestamp(raw_received, "received_at")
         if raw_received is not None
         else parse_timestamp(received_at, "received_at")
     )
+    if limits is not None and raw_received is not None:
+        _check_window("received_at", out["received_at"], received_at, limits)
     attributes = obj.get("attributes") or {}
     if not isinstance(attributes, Mapping):
         raise EventValidationError("attributes", "expected an object of string values")
@@ -178,12 +180,12 @@ def parse_event(
     return out
 
 
-def _check_window(occurred: datetime, now: datetime, limits: EventLimits) -> None:
+def _check_window(field: str, when: datetime, now: datetime, limits: EventLimits) -> None:
     latest = now + limits.max_future
-    if not limits.min_occurred_at <= occurred <= latest:
+    if not limits.min_occurred_at <= when <= latest:
         raise EventValidationError(
-            "occurred_at",
-            f"{occurred.isoformat()} is outside the accepted window "
+            field,
+            f"{when.isoformat()} is outside the accepted window "
             f"{limits.min_occurred_at.isoformat()} .. {latest.isoformat()} (now + {limits.max_future})",
         )
 

@@ -952,18 +952,22 @@ def test_text_retention_is_adjustable_idempotent_and_clears_old_texts(world: Wor
     retention.apply(world.db, 30)
     retention.apply(world.db, 30)  # idempotent
     assert [m.version for m in migrate(world.db)] == []  # and migrate leaves it alone
-    for table in ("events", "alerts"):
-        assert ttl(table).count("toIntervalDay(30)") == 1 and "toIntervalDay(180)" not in ttl(table), table
+    for table, columns in (("events", 2), ("alerts", 1)):  # events: text and attributes
+        assert ttl(table).count("toIntervalDay(30)") == columns, table
+        assert "toIntervalDay(180)" not in ttl(table), table
     # A text loaded 31 days ago is cleared at the next merge; the event and its numbers stay.
     world.db.command(
-        "INSERT INTO events (event_id, platform, event_type, brand_id, actor_id, is_brand, text, language,"
-        " occurred_at, received_at, enriched_at, sentiment_label, loaded_at) VALUES ('ttl-probe', 'x',"
-        " 'comment', 'ttl-probe-brand', 'a', false, 'old words', 'en', now64(3) - INTERVAL 40 DAY,"
+        "INSERT INTO events (event_id, platform, event_type, brand_id, actor_id, is_brand, text, attributes,"
+        " language, occurred_at, received_at, enriched_at, sentiment_label, loaded_at) VALUES ('ttl-probe',"
+        " 'x', 'comment', 'ttl-probe-brand', 'a', false, 'old words', map('utm_source', 'x'), 'en',"
+        " now64(3) - INTERVAL 40 DAY,"
         " now64(3) - INTERVAL 40 DAY, now64(3) - INTERVAL 40 DAY, 'negative', now64(3) - INTERVAL 31 DAY)"
     )
     world.db.command("OPTIMIZE TABLE events FINAL")
-    rows = world.query("SELECT text, sentiment_label FROM events FINAL WHERE event_id = 'ttl-probe'")
-    assert rows == [{"text": None, "sentiment_label": "negative"}]
+    rows = world.query(
+        "SELECT text, attributes, sentiment_label FROM events FINAL WHERE event_id = 'ttl-probe'"
+    )
+    assert rows == [{"text": None, "attributes": {}, "sentiment_label": "negative"}]
     recent = world.query(
         "SELECT countIf(text IS NOT NULL) AS n FROM events FINAL WHERE brand_id != 'ttl-probe-brand'"
     )

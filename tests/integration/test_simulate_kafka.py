@@ -83,8 +83,4 @@ def test_simulate_produces_exactly_the_simulated_events(kafka_bootstrap: str) ->
     for record in records:
         source = by_id[str(record["event_id"])]
         assert record["event_type"] == source["event_type"] and record["text"] == source["text"]
-        assert (
-            record["actor_id"] == source["actor_id"]
-            if source["is_brand"]
-            else is_pseudonym(str(record["actor_id"]))
-        )
+        assert is_pseudonym(str(record["actor_id"])) and record["actor_id"] != source["actor_id"]

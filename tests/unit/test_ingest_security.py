@@ -227,13 +227,16 @@ def test_youtube_verification_and_notifications_only_for_configured_channels() -
         ({"attributes": {"k" * 129: "v"}}, "attributes." + "k" * 40),
         ({"post_id": "p" * 100_000}, "post_id"),
         ({"mood": "m" * 5000}, "attributes.x.mood"),
+        ({"received_at": "9999-12-31T00:00:00Z"}, "received_at"),
+        ({"received_at": 10**17}, "received_at"),
+        ({"actor_followers": 2**70}, "actor_followers"),
     ],
 )
 def test_events_out_of_bounds_are_rejected_naming_the_field(overrides: dict[str, Any], field: str) -> None:
     async def main() -> None:
         producer = EventProducer(settings(), source="api")
         await producer._producer.stop()
-        ready, rejected = producer.prepare(candidates_from_objects([event(**overrides)]))
+        ready, rejected = producer.prepare([Candidate(obj=event(**overrides), raw=b"{}")])
         assert ready == [] and [(r.index, r.field) for r in rejected] == [(0, field)]
 
     asyncio.run(main())
