@@ -7,8 +7,10 @@ broker, and ENGAGE_VAR_DIR must hold every piece of local state.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import orjson
@@ -18,6 +20,21 @@ from services.common.kafka_local import free_port
 from services.ingest.simulator import SimulationConfig, simulate
 
 pytestmark = pytest.mark.integration
+
+
+def _worker_dumps(state: Path) -> str:
+    """The workers' SIGUSR1 dumps (tasks and the consumer's offsets, see docs/runbook.md), for a failure."""
+    out = []
+    for name in ("enrich", "alerts"):
+        log = state / "log" / f"{name}.log"
+        try:
+            os.kill(int((state / "run" / f"{name}.pid").read_text()), signal.SIGUSR1)
+        except (OSError, ValueError):
+            continue
+        time.sleep(3)
+        lines = log.read_text(errors="replace").splitlines()
+        out.append(f"\n--- {log} (last 200 lines after SIGUSR1) ---\n" + "\n".join(lines[-200:]))
+    return "".join(out)
 
 
 def test_simulate_wait_on_a_non_default_local_port_loads_every_event(tmp_path: Path) -> None:
