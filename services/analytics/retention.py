@@ -11,7 +11,11 @@ from services.common.clickhouse import Database
 
 DEFAULT_TEXT_RETENTION_DAYS = 180
 # (table, column, type): raw texts that the TTL clears (numbers derived from them stay).
-TEXT_COLUMNS = (("events", "text", "Nullable(String)"), ("alerts", "sample_texts", "Array(String)"))
+TEXT_COLUMNS = (
+    ("events", "text", "Nullable(String)"),
+    ("alerts", "sample_texts", "Array(String)"),
+    ("events", "complaint_reasons", "Array(String)"),  # fragments of the text (0007_complaint_reasons.sql)
+)
 
 
 def statements(days: int) -> list[str]:

@@ -583,9 +583,13 @@ class _Scanner:
 
     def kinds(self, text: str) -> list[str]:
         """Kinds of the cues found in ``text`` (lower-cased), in text order."""
+        return [kind for kind, _, _ in self.matches(text)]
+
+    def matches(self, text: str) -> list[tuple[str, int, int]]:
+        """(kind, start, end) of the cues found in ``text`` (lower-cased), in text order."""
         if self._finder is None:
-            return [m.lastgroup or "" for m in self.reference.finditer(text)]
-        found: list[str] = []
+            return [(m.lastgroup or "", m.start(), m.end()) for m in self.reference.finditer(text)]
+        found: list[tuple[str, int, int]] = []
         end = 0
         by_two, by_one = self._by_two, self._by_one
         for candidate in self._finder.finditer(text):
@@ -594,7 +598,7 @@ class _Scanner:
                 continue
             pattern = by_two.get(text[pos : pos + 2]) or by_one.get(text[pos])
             if pattern is not None and (m := pattern.match(text, pos)) is not None:
-                found.append(m.lastgroup or "")
+                found.append((m.lastgroup or "", pos, m.end()))
                 end = m.end()
         return found
 
