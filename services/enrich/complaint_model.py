@@ -60,11 +60,10 @@ def fold(ids: IntArray, bits: int) -> IntArray:
 
 @dataclass(frozen=True, slots=True)
 class ComplaintResult:
-    """``flag``: a complaint; ``reasons``: why (empty unless flagged); ``probability`` of the model."""
+    """``flag``: a complaint; ``reasons``: why, strongest first (empty unless flagged)."""
 
     flag: bool
     reasons: tuple[str, ...]
-    probability: float
 
 
 def cue_matches(text: str, routed: str) -> list[tuple[str, int, int]]:
@@ -97,6 +96,8 @@ def dense_features(
 class ComplaintModel:
     """Logistic regression over shared hashed n-grams + cue/sentiment columns; see the module doc."""
 
+    skip_hopeless_scans = True  # see assess(); off only to check that it changes nothing
+
     def __init__(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.config = config
         self.bits = int(config["bits"])
@@ -128,32 +129,51 @@ class ComplaintModel:
             raise ValueError("texts, event_types, is_brand and the analysis must align")
         normalised = [rules._normalise(t) if t else "" for t in texts]
         scores = [p.score for p in analysis.predictions]
-        dense, matches = dense_features(normalised, scores, analysis.routed)
-        z = self.decision(analysis, dense)
-        probability = 1.0 / (1.0 + np.exp(-z))
-        results = []
-        flagged = []
-        for i in range(n):
-            eligible = bool(normalised[i]) and not is_brand[i] and analysis.routed[i] != ""
-            if event_types[i] in rules.ADDRESSED_EVENT_TYPES:
-                eligible = eligible and dense[i, 7] > 0
-            elif event_types[i] not in rules.DIRECTED_EVENT_TYPES:
-                eligible = False
-            flag = eligible and z[i] >= self.threshold
-            if flag:
-                flagged.append(i)
-            results.append(ComplaintResult(flag, (), float(probability[i])))
+        routed = analysis.routed
+        eligible = [
+            bool(normalised[i])
+            and not is_brand[i]
+            and routed[i] != ""
+            and (event_types[i] in rules.DIRECTED_EVENT_TYPES or event_types[i] in rules.ADDRESSED_EVENT_TYPES)
+            for i in range(n)
+        ]
+        dense = np.zeros((n, len(DENSE_COLUMNS)))
+        dense[:, 8] = scores
+        dense[:, 9] = np.maximum(-dense[:, 8], 0.0)
+        dense[:, 10] = [lang == "ko" for lang in routed]
+        partial = self.hashed_scores(analysis, n) + dense @ self.dense_weights + self.bias
+        # The cue columns are bounded, so a text whose score stays under the threshold even with
+        # every cue at its cap cannot be flagged: skip its (Python) cue scan. Exact, not a shortcut.
+        caps = np.array([_CUE_CAP] * 6 + [1.0, 1.0])
+        ceiling = float(np.maximum(self.dense_weights[: len(CUE_COLUMNS)], 0.0) @ caps)
+        if not self.skip_hopeless_scans:
+            ceiling = np.inf
+        scan = [i for i in range(n) if eligible[i] and partial[i] + ceiling >= self.threshold]
+        matches: dict[int, list[tuple[str, int, int]]] = {}
+        if scan:
+            found, found_matches = dense_features(
+                [normalised[i] for i in scan], [scores[i] for i in scan], [routed[i] for i in scan]
+            )
+            dense[scan] = found
+            matches = dict(zip(scan, found_matches, strict=True))
+        z = partial + dense[:, : len(CUE_COLUMNS)] @ self.dense_weights[: len(CUE_COLUMNS)]
+        flagged = [
+            i
+            for i in scan
+            if z[i] >= self.threshold and (event_types[i] in rules.DIRECTED_EVENT_TYPES or dense[i, 7] > 0)
+        ]
+        results = [ComplaintResult(False, ()) for _ in range(n)]
         if flagged:
             reasons = self.explain(
                 [normalised[i] for i in flagged],
-                [analysis.routed[i] for i in flagged],
+                [routed[i] for i in flagged],
                 dense[flagged],
                 [matches[i] for i in flagged],
                 analysis.norm[flagged],
                 sentiment or load_model(),
             )
             for i, why in zip(flagged, reasons, strict=True):
-                results[i] = ComplaintResult(True, why, results[i].probability)
+                results[i] = ComplaintResult(True, why)
         return results
 
     def explain(
