@@ -134,7 +134,9 @@ class ComplaintModel:
             bool(normalised[i])
             and not is_brand[i]
             and routed[i] != ""
-            and (event_types[i] in rules.DIRECTED_EVENT_TYPES or event_types[i] in rules.ADDRESSED_EVENT_TYPES)
+            and (
+                event_types[i] in rules.DIRECTED_EVENT_TYPES or event_types[i] in rules.ADDRESSED_EVENT_TYPES
+            )
             for i in range(n)
         ]
         dense = np.zeros((n, len(DENSE_COLUMNS)))
