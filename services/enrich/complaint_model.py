@@ -66,10 +66,21 @@ class ComplaintResult:
     reasons: tuple[str, ...]
 
 
+_SCAN_KO = rules._Scanner(rules._cues(english=False, korean=True))
+_ASCII_ALNUM = re.compile(r"[a-z0-9]")
+
+
 def cue_matches(text: str, routed: str) -> list[tuple[str, int, int]]:
-    """The rule lexicon's cue matches in the normalised text (English-only lexicon for English)."""
-    scanner = rules._SCAN_EN if routed == "en" else rules._SCAN_ALL
-    return scanner.matches(text)
+    """The rule lexicon's cue matches in the normalised text (English-only lexicon for English).
+
+    Every English cue contains an ASCII letter or digit, so a text without one is scanned with the
+    Korean cues alone: the same matches, found faster.
+    """
+    if routed == "en":
+        return rules._SCAN_EN.matches(text)
+    if _ASCII_ALNUM.search(text) is None:
+        return _SCAN_KO.matches(text)
+    return rules._SCAN_ALL.matches(text)
 
 
 def dense_features(
@@ -216,8 +227,15 @@ class ComplaintModel:
             docs, ids, _ = sentiment.models[lang].featurise(pieces)
             ids = ids + EN_BUCKET_OFFSET if lang == "en" else ids
             sums = np.bincount(docs, weights=self.weights[fold(ids, self.bits)], minlength=len(items))
-            for (i, start, end), piece, value in zip(items, pieces, sums.tolist(), strict=True):
-                candidates[i].append((value * float(norm[i]), start, end, piece))
+            text_of = np.array([i for i, _, _ in items], dtype=np.int64)
+            values = sums * norm[text_of]
+            # per text, only its strongest few spans can become reasons (overlaps drop some)
+            order = np.lexsort((-values, text_of))
+            first = np.searchsorted(text_of[order], text_of[order], side="left")
+            rank = np.arange(len(order)) - first
+            for k in order[rank < 3 * MAX_REASONS].tolist():
+                i, start, end = items[k]
+                candidates[i].append((float(values[k]), start, end, pieces[k]))
         out = []
         for cands in candidates:
             chosen: list[tuple[int, int]] = []

@@ -95,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     result = evaluate(args.data, args.batch, args.repeats)
     print(f"NSMC dev accuracy (sign of score):   {result['nsmc_dev_accuracy']:.4f}  (target >= 0.89)")
     print(
-        f"TweetEval val macro-recall:          {result['tweeteval_val_macro_recall']:.4f}  (target >= 0.64; scored once, never chosen on)"
+        f"TweetEval val macro-recall:          {result['tweeteval_val_macro_recall']:.4f}"
+        "  (target >= 0.64; scored once, never chosen on)"
     )
     print(
         f"texts/s per core (with lang detect): {result['texts_per_second_per_core']:.0f}  (target >= 20000)"
