@@ -12,12 +12,16 @@ document's score is a ``bincount`` of the weights of its n-grams.
   3-7-grams of that space-free text spelled in jamo (endings that straddle syllables).
 * English ("en"): ridge regression on the VADER ground-truth ratings over word uni/bigrams, plus
   vectorised VADER- and AFINN-lexicon features (valence sums with negation; mid-sentence Title-case
-  words, mostly names, are skipped) and "!"/"?" counts; the neutral band was tuned on the TweetEval
-  validation set.
+  words, mostly names, are skipped; emoji valences from the Emoji Sentiment Ranking join the VADER
+  sums) and "!"/"?" counts; every choice, the neutral band included, by leave-one-domain-out
+  cross-validation over the VADER domains (TweetEval is only scored, once).
 * "other": texts with Hangul or without any letter (numbers, emoticons such as "^^" or "-_-",
   punctuation; on NSMC the Korean model gets 70 % of these right, the English one 45 %) go to the
   Korean model, all the rest (Latin-script posts without English function words) to the English
   model: most such posts on our channels are short English or brand-name posts.
+
+:meth:`SentimentModel.analyse` also returns the hashed features of the batch, which the complaint
+model re-weighs instead of tokenising again (one pass for both).
 
 Scores are ``tanh`` of the model's centred decision value, so the sign is the polarity and values
 near 0 are neutral; the label is "neutral" inside a per-language band ``|score| < neutral_band``.
