@@ -11,7 +11,7 @@ HELM_VERSION := v3.22.0
 KUBECONFORM_VERSION := v0.8.0
 HADOLINT_VERSION := 2.15.1
 
-.PHONY: help prereqs prereqs-run prereqs-test install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench bench-ingest bench-enrich train-sentiment eval-sentiment
+.PHONY: help prereqs prereqs-run prereqs-test install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench bench-ingest bench-enrich train-sentiment eval-sentiment train-complaints eval-complaints
 
 help:
 	@echo "make run     - start Kafka + workers, replay the demo, print the summary, stop (embedded chDB)"
@@ -25,6 +25,8 @@ help:
 	@echo "make bench-enrich - enrich worker events/s with every feature -> bench/results/enrich_worker.json"
 	@echo "make train-sentiment - retrain the ko/en sentiment models from DATA=$(DATA) -> services/enrich/models"
 	@echo "make eval-sentiment  - sentiment dev metrics + texts/s per core -> bench/results/sentiment_eval.json"
+	@echo "make train-complaints - retrain the complaint model (leave-one-industry-out choices) -> services/enrich/models"
+	@echo "make eval-complaints  - per-industry P/R/F1, held-out sample, texts/s per core -> bench/results/complaints_eval.json"
 
 # Machine-level tools (deploy/local/prereqs.sh): checked every time (milliseconds when all is there);
 # missing Debian packages are installed when we are root or have passwordless sudo.
@@ -129,3 +131,11 @@ train-sentiment: install
 
 eval-sentiment: install
 	$(VENV)/bin/python -m services.enrich.sentiment_eval --data $(DATA) --out bench/results/sentiment_eval.json
+
+# Complaint model (services/enrich/complaint_model.py): built on the committed sentiment features, so
+# run it after train-sentiment. Every choice by leave-one-industry-out cross-validation.
+train-complaints: install
+	$(VENV)/bin/python -m services.enrich.complaints_train --data $(DATA) --out services/enrich/models
+
+eval-complaints: install
+	$(VENV)/bin/python -m services.enrich.complaints_eval --data $(DATA) --out bench/results/complaints_eval.json

@@ -57,6 +57,7 @@ def make_enriched_event(**overrides: Any) -> dict[str, Any]:
             "sentiment_label": "negative",
             "sentiment_score": -0.75,
             "is_complaint": True,
+            "complaint_reasons": ["refund", "charged twice"],
             "cascade_depth": None,
             "response_seconds": None,
             "touches_before_conversion": None,

@@ -16,6 +16,7 @@ TEXT_COLUMNS = (
     ("events", "text", "Nullable(String)"),
     ("events", "attributes", "Map(String, String)"),
     ("alerts", "sample_texts", "Array(String)"),
+    ("events", "complaint_reasons", "Array(String)"),  # fragments of the text (0007_complaint_reasons.sql)
 )
 
 

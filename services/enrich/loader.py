@@ -28,6 +28,17 @@ def schema_columns(subject: str, registry: SchemaRegistry | None = None) -> tupl
     return tuple(f["name"] for f in schema["fields"])
 
 
+def array_defaults(subject: str, registry: SchemaRegistry | None = None) -> dict[str, list[Any]]:
+    """Array fields and their defaults: a ClickHouse Array column takes no NULL, so a record that
+    lacks the field (written by code older than it) is loaded with the schema default instead."""
+    _, schema = (registry or SchemaRegistry.load()).latest(subject)
+    return {
+        f["name"]: list(f.get("default", []))
+        for f in schema["fields"]
+        if isinstance(f["type"], dict) and f["type"].get("type") == "array"
+    }
+
+
 EVENT_COLUMNS = schema_columns("enriched_event")
 ALERT_COLUMNS = schema_columns("alert")
 
@@ -43,6 +54,19 @@ TARGETS = {
 }
 
 
+_ARRAY_DEFAULTS = {name: default for name, default in array_defaults("enriched_event").items()}
+
+
 def to_columns(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[list[Any]]:
-    """Transpose records into one list per column (clickhouse-connect's column-oriented insert)."""
-    return [[r.get(c) for r in records] for c in columns]
+    """Transpose records into one list per column (clickhouse-connect's column-oriented insert).
+
+    A missing or null array field (``complaint_reasons`` of a record from before it existed) is
+    loaded as its schema default, an empty array."""
+    out = []
+    for c in columns:
+        if c in _ARRAY_DEFAULTS:
+            default = _ARRAY_DEFAULTS[c]
+            out.append([v if (v := r.get(c)) is not None else list(default) for r in records])
+        else:
+            out.append([r.get(c) for r in records])
+    return out

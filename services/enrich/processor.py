@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from services.enrich.complaints import complaint_flags
+from services.enrich.complaint_model import assess_batch
 from services.enrich.language import detect_languages
-from services.enrich.sentiment import load_model
 from services.ingest.canonical import EventValidationError, parse_event
 
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 
 
 def invalid_reason(record: dict[str, Any], max_text_chars: int) -> str | None:
@@ -45,19 +44,19 @@ def enrich_records(records: Sequence[dict[str, Any]], now: datetime | None = Non
     with_text = [i for i, t in enumerate(texts) if t]
     labels = ["neutral"] * len(records)
     scores: list[float | None] = [None] * len(records)
+    complaints = [False] * len(records)
+    reasons: list[list[str]] = [[] for _ in records]
     if with_text:
-        predictions = load_model().predict(
-            [texts[i] or "" for i in with_text], languages=[languages[i] for i in with_text]
+        # one pass: the complaint model re-weighs the sentiment models' features of the same texts
+        analysis, results = assess_batch(
+            [texts[i] for i in with_text],
+            [records[i]["event_type"] for i in with_text],
+            [bool(records[i].get("is_brand")) for i in with_text],
+            [languages[i] for i in with_text],
         )
-        for i, p in zip(with_text, predictions, strict=True):
+        for i, p, c in zip(with_text, analysis.predictions, results, strict=True):
             labels[i], scores[i] = p.label, float(p.score)
-    complaints = complaint_flags(
-        texts,
-        [r["event_type"] for r in records],
-        [bool(r.get("is_brand")) for r in records],
-        scores,
-        languages,
-    )
+            complaints[i], reasons[i] = c.flag, list(c.reasons)
     out: list[dict[str, Any]] = []
     for i, record in enumerate(records):
         row = dict(record)
@@ -65,6 +64,7 @@ def enrich_records(records: Sequence[dict[str, Any]], now: datetime | None = Non
         row["sentiment_label"] = labels[i]
         row["sentiment_score"] = scores[i] or 0.0
         row["is_complaint"] = complaints[i]
+        row["complaint_reasons"] = reasons[i]
         row["enriched_at"] = enriched_at
         row["pipeline_version"] = PIPELINE_VERSION
         out.append(row)

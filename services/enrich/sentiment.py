@@ -12,12 +12,16 @@ document's score is a ``bincount`` of the weights of its n-grams.
   3-7-grams of that space-free text spelled in jamo (endings that straddle syllables).
 * English ("en"): ridge regression on the VADER ground-truth ratings over word uni/bigrams, plus
   vectorised VADER- and AFINN-lexicon features (valence sums with negation; mid-sentence Title-case
-  words, mostly names, are skipped) and "!"/"?" counts; the neutral band was tuned on the TweetEval
-  validation set.
+  words, mostly names, are skipped; emoji valences from the Emoji Sentiment Ranking join the VADER
+  sums) and "!"/"?" counts; every choice, the neutral band included, by leave-one-domain-out
+  cross-validation over the VADER domains (TweetEval is only scored, once).
 * "other": texts with Hangul or without any letter (numbers, emoticons such as "^^" or "-_-",
   punctuation; on NSMC the Korean model gets 70 % of these right, the English one 45 %) go to the
   Korean model, all the rest (Latin-script posts without English function words) to the English
   model: most such posts on our channels are short English or brand-name posts.
+
+:meth:`SentimentModel.analyse` also returns the hashed features of the batch, which the complaint
+model re-weighs instead of tokenising again (one pass for both).
 
 Scores are ``tanh`` of the model's centred decision value, so the sign is the polarity and values
 near 0 are neutral; the label is "neutral" inside a per-language band ``|score| < neutral_band``.
@@ -290,11 +294,19 @@ class Lexicon:
         pos = np.minimum(np.searchsorted(table, keys), len(table) - 1)
         return table[pos] == keys, pos
 
-    def features(self, wdoc: IntArray, wh: U64Array, n_docs: int) -> FloatArray:
-        """``(n_docs, 3 * n_lexicons)``: positive sum, negative sum, compound of each lexicon."""
+    def features(
+        self, wdoc: IntArray, wh: U64Array, n_docs: int, extra: FloatArray | None = None
+    ) -> FloatArray:
+        """``(n_docs, 3 * n_lexicons)``: positive sum, negative sum, compound of each lexicon.
+
+        ``extra``: optional ``(n_docs, 2)`` positive and negative valence sums (emoji) added to the
+        first lexicon's sums before its compound is taken.
+        """
         out = np.zeros((n_docs, self.N_FEATURES * self.n_lexicons))
-        if len(wh) == 0:
+        if len(wh) == 0 and extra is None:
             return out
+        if len(wh) == 0:
+            wdoc, wh = np.zeros(0, np.int64), np.zeros(0, np.uint64)
         hit, pos = self._member(wh, self.hashes)
         val = np.where(hit[:, None], self.valences[pos], 0.0)
         same1 = np.zeros(len(wh), dtype=bool)
@@ -317,8 +329,11 @@ class Lexicon:
             factor = factor * np.where(has_but, np.where(after & ~but, 1.5, 0.5), 1.0)
         val = (val + np.sign(val) * (0.293 * boost)[:, None]) * factor[:, None]
         for j in range(self.n_lexicons):
-            pos_sum = np.bincount(wdoc, weights=np.maximum(val[:, j], 0), minlength=n_docs)
-            neg_sum = np.bincount(wdoc, weights=np.minimum(val[:, j], 0), minlength=n_docs)
+            pos_sum = np.bincount(wdoc, weights=np.maximum(val[:, j], 0), minlength=n_docs).astype(np.float64)
+            neg_sum = np.bincount(wdoc, weights=np.minimum(val[:, j], 0), minlength=n_docs).astype(np.float64)
+            if extra is not None and j == 0:
+                pos_sum = pos_sum + extra[:, 0]
+                neg_sum = neg_sum + extra[:, 1]
             total = pos_sum + neg_sum
             out[:, 3 * j] = pos_sum / 4.0
             out[:, 3 * j + 1] = neg_sum / 4.0
@@ -372,13 +387,50 @@ def punctuation_features(texts: Sequence[str]) -> FloatArray:
     return np.minimum(counts, 4.0) / 2.0
 
 
+class EmojiValences:
+    """Valence of single emoji code points, as extra lexicon entries (on the -4..4 lexicon scale).
+
+    Tweets use emoji where they would use sentiment words, and the word features never see them.
+    A text's emoji valences are added to the first lexicon's positive/negative sums, so they reach
+    the score through weights learned from words (the training data has no emoji to learn from).
+    """
+
+    def __init__(
+        self, codepoints: npt.NDArray[np.integer[Any]], valences: npt.NDArray[np.floating[Any]]
+    ) -> None:
+        order = np.argsort(codepoints, kind="stable")
+        self.codepoints = np.asarray(codepoints, dtype=np.int64)[order]
+        self.valences = np.asarray(valences, dtype=np.float64)[order]
+        self.table = dict(zip(self.codepoints.tolist(), self.valences.tolist(), strict=True))
+
+    def sums(self, texts: Sequence[str]) -> FloatArray:
+        """``(n, 2)``: per text, the sum of positive and of negative emoji valences."""
+        out = np.zeros((len(texts), 2))
+        table = self.table
+        for i, text in enumerate(texts):
+            if text.isascii():
+                continue
+            for ch in _REPEAT.sub(r"\1\1", text):
+                v = table.get(ord(ch))
+                if v is not None:
+                    out[i, 0 if v > 0 else 1] += v
+        return out
+
+
 def english_dense_features(
-    texts: Sequence[str], wdoc: IntArray, wh: U64Array, lexicon: Lexicon, title_case: bool, punctuation: bool
+    texts: Sequence[str],
+    wdoc: IntArray,
+    wh: U64Array,
+    lexicon: Lexicon,
+    title_case: bool,
+    punctuation: bool,
+    emoji: EmojiValences | None = None,
 ) -> FloatArray:
     """The English model's dense columns: 3 per lexicon, then the 2 punctuation counts (if enabled)."""
     if title_case and len(wh):
         wh = np.where(title_case_words(texts, wdoc), wh ^ _NOT_IN_LEXICON, wh)
-    cols = [lexicon.features(wdoc, wh, len(texts))]
+    extra = emoji.sums(texts) if emoji is not None else None
+    cols = [lexicon.features(wdoc, wh, len(texts), extra)]
     if punctuation:
         cols.append(punctuation_features(texts))
     return np.hstack(cols)
@@ -417,27 +469,61 @@ class LinearTextModel:
         self.lexicon_weights = np.zeros(0)
         self.title_case = bool(config.get("title_case", False))
         self.punctuation = bool(config.get("punctuation", False))
+        self.emoji: EmojiValences | None = None
         if "lex_hashes" in arrays:
             self.lexicon = Lexicon(arrays, config.get("lexicons", ["lex"]))
             self.lexicon_weights = np.asarray(config["lexicon_weights"], dtype=np.float64)
+        if "emoji_codepoints" in arrays:
+            self.emoji = EmojiValences(arrays["emoji_codepoints"], arrays["emoji_valences"])
 
-    def decision(self, texts: Sequence[str]) -> FloatArray:
-        """Raw decision value per text (before centring and tanh)."""
-        n = len(texts)
+    def featurise(self, texts: Sequence[str]) -> tuple[IntArray, IntArray, FloatArray]:
+        """(doc, bucket) of every hashed feature occurrence, and the dense columns (may be 0 wide)."""
         blocks, wdoc, wh = feature_blocks(texts, self.spec)
-        total = np.zeros(n)
-        count = np.zeros(n)
-        for docs, ids in blocks:
-            total += np.bincount(docs, weights=self.weights[ids], minlength=n)
-            count += np.bincount(docs, minlength=n)
-        z = total / np.sqrt(np.maximum(count, 1.0)) + self.bias
+        docs = np.concatenate([d for d, _ in blocks])
+        ids = np.concatenate([i for _, i in blocks])
         if self.lexicon is not None:
-            dense = english_dense_features(texts, wdoc, wh, self.lexicon, self.title_case, self.punctuation)
+            dense = english_dense_features(
+                texts, wdoc, wh, self.lexicon, self.title_case, self.punctuation, self.emoji
+            )
+        else:
+            dense = np.zeros((len(texts), 0))
+        return docs, ids, dense
+
+    def decision_from(self, n: int, docs: IntArray, ids: IntArray, dense: FloatArray) -> FloatArray:
+        """Decision values from :meth:`featurise`'s output (so callers can reuse the features)."""
+        total = np.bincount(docs, weights=self.weights[ids], minlength=n)
+        count = np.bincount(docs, minlength=n)
+        z = total / np.sqrt(np.maximum(count, 1.0)) + self.bias
+        if dense.shape[1]:
             z += dense @ self.lexicon_weights
         return z
 
+    def decision(self, texts: Sequence[str]) -> FloatArray:
+        """Raw decision value per text (before centring and tanh)."""
+        return self.decision_from(len(texts), *self.featurise(texts))
+
     def scores(self, texts: Sequence[str]) -> FloatArray:
         return np.tanh((self.decision(texts) - self.center) / self.scale)
+
+
+@dataclass(frozen=True)
+class TextAnalysis:
+    """A batch's sentiment plus the hashed features it was computed from (one tokenisation).
+
+    ``docs``/``ids`` list every hashed feature occurrence: the text's position in the batch and a
+    bucket that is unique across languages (Korean buckets as is, English ones offset by
+    ``EN_BUCKET_OFFSET``). ``norm`` is ``1/sqrt(occurrences)`` per text, the sentiment models' length
+    normalisation. Downstream text models (complaints) re-weigh these instead of re-tokenising.
+    """
+
+    predictions: list[Prediction]
+    docs: IntArray
+    ids: IntArray
+    norm: FloatArray
+    routed: list[str]  # per text: "ko" or "en" (the model that scored it), "" without text
+
+
+EN_BUCKET_OFFSET = 1 << 32
 
 
 class SentimentModel:
@@ -450,6 +536,10 @@ class SentimentModel:
         self, texts: Sequence[str | None], languages: Sequence[str] | None = None
     ) -> list[Prediction]:
         """Predict a batch. ``languages`` (from ``detect_languages``) skips re-detection."""
+        return self.analyse(texts, languages).predictions
+
+    def analyse(self, texts: Sequence[str | None], languages: Sequence[str] | None = None) -> TextAnalysis:
+        """Predict a batch and keep its hashed features (see :class:`TextAnalysis`)."""
         n = len(texts)
         if languages is None:
             languages = detect_languages(list(texts), [None] * n)
@@ -466,15 +556,35 @@ class SentimentModel:
                 ko_idx.append(i)
             else:
                 en_idx.append(i)
+        all_docs: list[IntArray] = []
+        all_ids: list[IntArray] = []
+        norm = np.zeros(n)
+        routed = [""] * n
         for lang, idx in ((KO, ko_idx), (EN, en_idx)):
             if idx:
                 model = self.models[lang]
-                scores[idx] = model.scores([texts[i] or "" for i in idx])
+                docs, ids, dense = model.featurise([texts[i] or "" for i in idx])
+                z = model.decision_from(len(idx), docs, ids, dense)
+                scores[idx] = np.tanh((z - model.center) / model.scale)
                 bands[idx] = model.neutral_band
-        return [
+                where = np.asarray(idx, dtype=np.int64)
+                norm[where] = 1.0 / np.sqrt(np.maximum(np.bincount(docs, minlength=len(idx)), 1.0))
+                all_docs.append(where[docs])
+                all_ids.append(ids + EN_BUCKET_OFFSET if lang == EN else ids)
+                for i in idx:
+                    routed[i] = lang
+        predictions = [
             Prediction(label=_label(s, b), score=float(s))
             for s, b in zip(scores.tolist(), bands.tolist(), strict=True)
         ]
+        empty = np.zeros(0, np.int64)
+        return TextAnalysis(
+            predictions=predictions,
+            docs=np.concatenate(all_docs) if all_docs else empty,
+            ids=np.concatenate(all_ids) if all_ids else empty,
+            norm=norm,
+            routed=routed,
+        )
 
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")

@@ -112,6 +112,35 @@ def test_languages_match_the_feature_function(pipeline: Pipeline, loaded: list[d
     assert dict((r[0], r[1]) for r in rows) == expected
 
 
+def test_complaint_flags_and_reasons_reach_clickhouse(
+    pipeline: Pipeline, loaded: list[dict[str, object]]
+) -> None:
+    """events.is_complaint / complaint_reasons are what the complaint model says for each event."""
+    from services.enrich.complaint_model import assess_batch
+    from services.enrich.language import detect_languages
+
+    with_text = [e for e in loaded if e.get("text")]
+    texts = [str(e["text"]) for e in with_text]
+    languages = detect_languages(list(texts), [e.get("lang") for e in with_text])  # type: ignore[misc]
+    _, results = assess_batch(
+        texts,
+        [str(e["event_type"]) for e in with_text],
+        [bool(e.get("is_brand")) for e in with_text],
+        languages,
+    )
+    expected = {
+        str(e["event_id"]): (r.flag, list(r.reasons)) for e, r in zip(with_text, results, strict=True)
+    }
+    _, rows = run_query(
+        pipeline.dsn, "SELECT event_id, is_complaint, complaint_reasons, text FROM events FINAL"
+    )
+    got = {r[0]: (bool(r[1]), list(r[2])) for r in rows if r[3]}
+    assert got == expected
+    flagged = [v for v in got.values() if v[0]]
+    assert flagged and all(1 <= len(reasons) <= 3 for _, reasons in flagged)
+    assert all(reasons == [] for flag, reasons in got.values() if not flag)
+
+
 def test_invalid_lines_are_dead_lettered_with_reason_and_line(
     pipeline: Pipeline, loaded: list[dict[str, object]]
 ) -> None:

@@ -101,6 +101,8 @@ def test_retention_statements() -> None:
         " TTL toDateTime(loaded_at) + INTERVAL 30 DAY",
         "ALTER TABLE alerts MODIFY COLUMN sample_texts Array(String)"
         " TTL toDateTime(loaded_at) + INTERVAL 30 DAY",
+        "ALTER TABLE events MODIFY COLUMN complaint_reasons Array(String)"
+        " TTL toDateTime(loaded_at) + INTERVAL 30 DAY",
     ]
     with pytest.raises(ValueError):
         retention.statements(0)

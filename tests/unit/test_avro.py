@@ -106,7 +106,7 @@ def test_round_trip_each_subject(subject: str) -> None:
     ("subject", "schema_id"),
     [
         ("social_event", 1),
-        ("enriched_event", 4),
+        ("enriched_event", 8),
         ("alert", 3),
         ("post_virality", 5),
         ("follower_funnel", 6),
@@ -298,8 +298,9 @@ def test_repo_registry_is_consistent() -> None:
 def test_registry_lookup() -> None:
     registry = SchemaRegistry.load()
     schema_id, schema = registry.latest("enriched_event")
-    assert schema_id == 4
+    assert schema_id == 8
     assert registry.by_id(2)[0] == "enriched_event"  # v1 stays readable
+    assert registry.by_id(4)[0] == "enriched_event"  # and v2
     assert schema["name"] == "io.engage.events.EnrichedEvent"
     subject, alert_schema = registry.by_id(3)
     assert subject == "alert"
@@ -358,7 +359,7 @@ def test_changed_default_without_new_version_is_detected(tmp_path: Path) -> None
     assert fingerprint(schema) == entry["fingerprint"]
     problems = SchemaRegistry.load(schemas).check()
     assert len(problems) == 1
-    assert "enriched_event v2" in problems[0]
+    assert "enriched_event v3" in problems[0]
 
 
 def test_doc_only_edit_needs_no_new_version(tmp_path: Path) -> None:
@@ -392,7 +393,7 @@ def test_missing_registry_is_a_problem_not_a_crash(tmp_path: Path) -> None:
 # -- evolution -------------------------------------------------------------------------------------
 
 
-NEXT_ID = 8  # the id the next registered schema gets (highest in schemas/registry.json + 1)
+NEXT_ID = 9  # the id the next registered schema gets (highest in schemas/registry.json + 1)
 
 
 def test_v1_bytes_decode_with_v2_reader(tmp_path: Path) -> None:

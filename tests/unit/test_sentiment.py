@@ -202,13 +202,31 @@ def test_letterless_other_texts_go_to_the_korean_model(model: S.SentimentModel, 
     """Digits and emoticons ("10점", "^^") are Korean-model input; Latin text without Hangul is not."""
     routed: dict[str, list[str]] = {"ko": [], "en": []}
     for lang in ("ko", "en"):
-        original = model.models[lang].scores
+        original = model.models[lang].featurise
 
         def spy(texts, _lang=lang, _original=original):
             routed[_lang].extend(texts)
             return _original(texts)
 
-        monkeypatch.setattr(model.models[lang], "scores", spy)
-    model.predict(["^^", "10", "zzzz qqqq"], languages=["other", "other", "other"])
+        monkeypatch.setattr(model.models[lang], "featurise", spy)
+    analysis = model.analyse(["^^", "10", "zzzz qqqq"], languages=["other", "other", "other"])
     assert sorted(routed["ko"]) == ["10", "^^"]
     assert routed["en"] == ["zzzz qqqq"]
+    assert analysis.routed == ["ko", "ko", "en"]
+
+
+def test_analysis_features_are_the_ones_the_score_came_from(model: S.SentimentModel) -> None:
+    """The shared features reproduce each language model's decision value exactly."""
+    texts = ["배송이 너무 늦어요", "the app keeps crashing", "", "좋아요 good"]
+    analysis = model.analyse(texts, ["ko", "en", "other", "ko"])
+    assert analysis.routed == ["ko", "en", "", "ko"]
+    for i, text in enumerate(texts):
+        lang = analysis.routed[i]
+        if not lang:
+            assert not np.any(analysis.docs == i)
+            continue
+        m = model.models[lang]
+        ids = analysis.ids[analysis.docs == i] - (S.EN_BUCKET_OFFSET if lang == "en" else 0)
+        _, ids_alone, _ = m.featurise([text])
+        assert sorted(ids.tolist()) == sorted(ids_alone.tolist())
+        assert analysis.norm[i] == pytest.approx(1 / math.sqrt(len(ids_alone)))

@@ -1,0 +1,281 @@
+"""Learned complaint flag with reasons: is this event a customer complaining to the brand, and why?
+
+Why a model over the rules of :mod:`services.enrich.complaints`: the cue lexicon catches the phrasing
+it lists and little else (on English tweets to brands in industries it was never written for, F1
+0.61). Here a logistic regression weighs three kinds of evidence, all computed in the same pass as
+sentiment:
+
+* the sentiment models' own hashed n-grams (English word uni/bigrams, Korean character, space-free
+  and jamo n-grams), taken from :class:`services.enrich.sentiment.TextAnalysis` and folded into
+  ``2^bits`` buckets: no second tokenisation of the text;
+* the rule lexicon's cue counts (strong, weak, negated, resolved, sarcasm, laughter, a brand-side
+  target, an address to the brand), as dense columns;
+* the sentiment score (and its negative part).
+
+Which events can be complaints stays a rule (as in :mod:`services.enrich.complaints`): brand
+accounts never; comments, replies, mentions and messages by the model; posts and shares only when
+they address the brand. Every flagged event gets up to three *reasons*: the cue phrases, words or
+word pairs (Korean: eojeol) whose weights pushed it over the threshold most, and "negative tone"
+when the sentiment score did. The weights, threshold and hyper-parameters come from
+``services.enrich.complaints_train`` (leave-one-industry-out cross-validation); see
+``models/MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from services.enrich import complaints as rules
+from services.enrich.sentiment import EN_BUCKET_OFFSET, MODEL_DIR, SentimentModel, TextAnalysis, load_model
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+MAX_REASONS = 3
+REASON_MIN_SHARE = 0.25  # a reason must carry at least this share of the strongest one's contribution
+NEGATIVE_TONE = "negative tone"
+# dense columns, in order; the cue columns are capped counts of the rule lexicon's matches
+CUE_COLUMNS = ("strong", "weak", "neg", "res", "sarc", "lol", "target", "address")
+DENSE_COLUMNS = (*CUE_COLUMNS, "score", "negative_score", "korean")
+_CUE_CAP = 3.0
+_EN_WORD = re.compile(r"[a-z0-9'\u00c0-\u024f]+")
+_KO_WORD = re.compile(r"[^\s.,!?~\"'()\[\]]+")
+
+
+def fold(ids: IntArray, bits: int) -> IntArray:
+    """Sentiment feature buckets (Korean and offset English ones) -> the complaint model's 2^bits."""
+    mixed = (ids.astype(np.uint64) + np.uint64(1)) * _GOLDEN
+    return (mixed >> np.uint64(64 - bits)).astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintResult:
+    """``flag``: a complaint; ``reasons``: why, strongest first (empty unless flagged)."""
+
+    flag: bool
+    reasons: tuple[str, ...]
+
+
+_SCAN_KO = rules._Scanner(rules._cues(english=False, korean=True))
+_ASCII_ALNUM = re.compile(r"[a-z0-9]")
+
+
+def cue_matches(text: str, routed: str) -> list[tuple[str, int, int]]:
+    """The rule lexicon's cue matches in the normalised text (English-only lexicon for English).
+
+    Every English cue contains an ASCII letter or digit, so a text without one is scanned with the
+    Korean cues alone: the same matches, found faster.
+    """
+    if routed == "en":
+        return rules._SCAN_EN.matches(text)
+    if _ASCII_ALNUM.search(text) is None:
+        return _SCAN_KO.matches(text)
+    return rules._SCAN_ALL.matches(text)
+
+
+def dense_features(
+    normalised: Sequence[str], scores: Sequence[float], routed: Sequence[str]
+) -> tuple[FloatArray, list[list[tuple[str, int, int]]]]:
+    """``(n, len(DENSE_COLUMNS))`` dense columns and each text's cue matches (for the reasons)."""
+    out = np.zeros((len(normalised), len(DENSE_COLUMNS)))
+    all_matches = []
+    for i, (t, score, lang) in enumerate(zip(normalised, scores, routed, strict=True)):
+        found = cue_matches(t, lang) if t else []
+        all_matches.append(found)
+        for kind, _, _ in found:
+            out[i, CUE_COLUMNS.index(kind)] += 1.0
+        target = rules._TARGET_EN if lang == "en" else rules._TARGET_ALL
+        out[i, 6] = target.search(t) is not None
+        out[i, 7] = rules._ADDRESS.search(t) is not None
+        out[i, 8] = score
+        out[i, 9] = max(-score, 0.0)
+        out[i, 10] = lang == "ko"
+    np.minimum(out[:, :6], _CUE_CAP, out=out[:, :6])
+    return out, all_matches
+
+
+class ComplaintModel:
+    """Logistic regression over shared hashed n-grams + cue/sentiment columns; see the module doc."""
+
+    skip_hopeless_scans = True  # see assess(); off only to check that it changes nothing
+
+    def __init__(self, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self.config = config
+        self.bits = int(config["bits"])
+        self.weights = np.zeros(1 << self.bits, dtype=np.float32)
+        self.weights[arrays["idx"].astype(np.int64)] = arrays["w"].astype(np.float32)
+        self.dense_weights = np.asarray(config["dense_weights"], dtype=np.float64)
+        self.bias = float(config["bias"])
+        self.threshold = float(config["threshold"])  # on the decision value (log-odds)
+
+    def hashed_scores(self, analysis: TextAnalysis, n: int) -> FloatArray:
+        w = self.weights[fold(analysis.ids, self.bits)]
+        return np.bincount(analysis.docs, weights=w, minlength=n) * analysis.norm
+
+    def decision(self, analysis: TextAnalysis, dense: FloatArray) -> FloatArray:
+        n = len(analysis.predictions)
+        return self.hashed_scores(analysis, n) + dense @ self.dense_weights + self.bias
+
+    def assess(
+        self,
+        texts: Sequence[str | None],
+        event_types: Sequence[str],
+        is_brand: Sequence[bool],
+        analysis: TextAnalysis,
+        sentiment: SentimentModel | None = None,
+    ) -> list[ComplaintResult]:
+        """One result per event; ``analysis`` is the sentiment pass over exactly these ``texts``."""
+        n = len(texts)
+        if not (len(event_types) == len(is_brand) == len(analysis.predictions) == n):
+            raise ValueError("texts, event_types, is_brand and the analysis must align")
+        normalised = [rules._normalise(t) if t else "" for t in texts]
+        scores = [p.score for p in analysis.predictions]
+        routed = analysis.routed
+        eligible = [
+            bool(normalised[i])
+            and not is_brand[i]
+            and routed[i] != ""
+            and (
+                event_types[i] in rules.DIRECTED_EVENT_TYPES or event_types[i] in rules.ADDRESSED_EVENT_TYPES
+            )
+            for i in range(n)
+        ]
+        dense = np.zeros((n, len(DENSE_COLUMNS)))
+        dense[:, 8] = scores
+        dense[:, 9] = np.maximum(-dense[:, 8], 0.0)
+        dense[:, 10] = [lang == "ko" for lang in routed]
+        partial = self.hashed_scores(analysis, n) + dense @ self.dense_weights + self.bias
+        # The cue columns are bounded, so a text whose score stays under the threshold even with
+        # every cue at its cap cannot be flagged: skip its (Python) cue scan. Exact, not a shortcut.
+        caps = np.array([_CUE_CAP] * 6 + [1.0, 1.0])
+        ceiling = float(np.maximum(self.dense_weights[: len(CUE_COLUMNS)], 0.0) @ caps)
+        if not self.skip_hopeless_scans:
+            ceiling = np.inf
+        scan = [i for i in range(n) if eligible[i] and partial[i] + ceiling >= self.threshold]
+        matches: dict[int, list[tuple[str, int, int]]] = {}
+        if scan:
+            found, found_matches = dense_features(
+                [normalised[i] for i in scan], [scores[i] for i in scan], [routed[i] for i in scan]
+            )
+            dense[scan] = found
+            matches = dict(zip(scan, found_matches, strict=True))
+        z = partial + dense[:, : len(CUE_COLUMNS)] @ self.dense_weights[: len(CUE_COLUMNS)]
+        flagged = [
+            i
+            for i in scan
+            if z[i] >= self.threshold and (event_types[i] in rules.DIRECTED_EVENT_TYPES or dense[i, 7] > 0)
+        ]
+        results = [ComplaintResult(False, ()) for _ in range(n)]
+        if flagged:
+            reasons = self.explain(
+                [normalised[i] for i in flagged],
+                [routed[i] for i in flagged],
+                dense[flagged],
+                [matches[i] for i in flagged],
+                analysis.norm[flagged],
+                sentiment or load_model(),
+            )
+            for i, why in zip(flagged, reasons, strict=True):
+                results[i] = ComplaintResult(True, why)
+        return results
+
+    def explain(
+        self,
+        normalised: Sequence[str],
+        routed: Sequence[str],
+        dense: FloatArray,
+        matches: Sequence[list[tuple[str, int, int]]],
+        norm: FloatArray,
+        sentiment: SentimentModel,
+    ) -> list[tuple[str, ...]]:
+        """Top contributing cue phrases / words / word pairs per text, strongest first.
+
+        A candidate's contribution: for a cue, its column's weight; for a word or word pair, the
+        weights of the hashed n-grams of that span alone, scaled by the text's length normalisation;
+        for the tone, the sentiment columns' share. Overlapping spans are kept once (the stronger);
+        candidates under a quarter of the strongest one's contribution are not reasons.
+        """
+        candidates: list[list[tuple[float, int, int, str]]] = [[] for _ in normalised]
+        spans: dict[str, list[tuple[int, int, int]]] = {"ko": [], "en": []}
+        for i, (text, lang) in enumerate(zip(normalised, routed, strict=True)):
+            for kind, start, end in matches[i]:
+                if kind in ("strong", "weak"):
+                    w = self.dense_weights[CUE_COLUMNS.index(kind)]
+                    candidates[i].append((float(w), start, end, text[start:end].strip()))
+            words = [(m.start(), m.end()) for m in (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)]
+            for k, (start, end) in enumerate(words):
+                spans[lang].append((i, start, end))
+                if k + 1 < len(words) and lang == "en":
+                    spans[lang].append((i, start, words[k + 1][1]))
+            tone = dense[i, 8] * self.dense_weights[8] + dense[i, 9] * self.dense_weights[9]
+            if tone > 0 and dense[i, 8] < 0:
+                candidates[i].append((float(tone), -1, -1, NEGATIVE_TONE))
+        for lang, items in spans.items():
+            if not items:
+                continue
+            pieces = [normalised[i][start:end] for i, start, end in items]
+            docs, ids, _ = sentiment.models[lang].featurise(pieces)
+            ids = ids + EN_BUCKET_OFFSET if lang == "en" else ids
+            sums = np.bincount(docs, weights=self.weights[fold(ids, self.bits)], minlength=len(items))
+            text_of = np.array([i for i, _, _ in items], dtype=np.int64)
+            values = sums * norm[text_of]
+            # per text, only its strongest few spans can become reasons (overlaps drop some)
+            order = np.lexsort((-values, text_of))
+            first = np.searchsorted(text_of[order], text_of[order], side="left")
+            rank = np.arange(len(order)) - first
+            for k in order[rank < 3 * MAX_REASONS].tolist():
+                i, start, end = items[k]
+                candidates[i].append((float(values[k]), start, end, pieces[k]))
+        out = []
+        for cands in candidates:
+            chosen: list[tuple[int, int]] = []
+            why: list[str] = []
+            ranked = sorted(cands, key=lambda c: (-c[0], c[1], c[3]))
+            floor = REASON_MIN_SHARE * ranked[0][0] if ranked else 0.0
+            for value, start, end, label in ranked:
+                if value <= 0 or value < floor or len(why) == MAX_REASONS:
+                    break
+                if start >= 0 and any(start < e and s < end for s, e in chosen):
+                    continue
+                if label in why:
+                    continue
+                why.append(label[:60])
+                if start >= 0:
+                    chosen.append((start, end))
+            out.append(tuple(why))
+        return out
+
+
+def load_complaint_model_from(path: Path) -> ComplaintModel:
+    config = json.loads((path / "complaints.json").read_text(encoding="utf-8"))
+    with np.load(path / "complaints.npz", allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return ComplaintModel(config, arrays)
+
+
+@functools.cache
+def load_complaint_model(path: Path = MODEL_DIR) -> ComplaintModel:
+    """Load (once per process) the committed artifacts; no training data is needed at run time."""
+    return load_complaint_model_from(path)
+
+
+def assess_batch(
+    texts: Sequence[str | None],
+    event_types: Sequence[str],
+    is_brand: Sequence[bool],
+    languages: Sequence[str],
+) -> tuple[TextAnalysis, list[ComplaintResult]]:
+    """Sentiment and complaint of a batch in one pass (the enrich agent's entry point)."""
+    sentiment = load_model()
+    analysis = sentiment.analyse(texts, languages)
+    return analysis, load_complaint_model().assess(texts, event_types, is_brand, analysis, sentiment)
