@@ -28,8 +28,14 @@ def _worker_dumps(state: Path) -> str:
     for name in ("enrich", "alerts"):
         log = state / "log" / f"{name}.log"
         try:
-            os.kill(int((state / "run" / f"{name}.pid").read_text()), signal.SIGUSR1)
+            pid = int((state / "run" / f"{name}.pid").read_text())
         except (OSError, ValueError):
+            out.append(f"\n--- no pid file for {name}: {sorted(p.name for p in (state / 'run').iterdir())}")
+            continue
+        try:
+            os.kill(pid, signal.SIGUSR1)
+        except OSError as exc:
+            out.append(f"\n--- {name} pid {pid}: {exc}")
             continue
         time.sleep(3)
         lines = log.read_text(errors="replace").splitlines()
