@@ -27,9 +27,11 @@ latency: a bucket is judged ``allowed_lateness`` after it ends (lower it where s
 - *Minimum volume*: a spike pages only when its window holds at least ``PAGE_MIN_EXCESS`` messages
   above expected; a significant jump from 1 to 4 complaints is not worth waking anyone.
 - *Reputation, not popularity*: a complaints or negative-mentions spike pages only when those messages
-  rose beyond what the conversation volume explains — their share of the conversation in the window
-  must be ``SHARE_RISE`` times the brand's usual share. A launch that goes viral with happy comments
-  brings proportionally more of everything, and never pages.
+  rose beyond what the conversation volume explains: the volume-explained count is the window's
+  conversation times the brand's usual share; the window must hold ``SHARE_RISE`` times that, and the
+  minimum volume counts messages beyond it as well as beyond the detector's expectation. A launch that
+  goes viral with happy comments brings proportionally more of everything, and never pages; nor does a
+  popular post whose comments carry the usual sprinkle of negative ones.
 - A detector fire that fails either rule is held while the detector stays active and pages as soon as
   the evidence passes (a crisis that starts small still pages once it is big enough); if the episode
   ends first, nothing is sent, neither fire nor resolve.
@@ -303,19 +305,17 @@ def usual_share(signal: dict[str, Any]) -> float:
     return (s + SHARE_PRIOR * SHARE_PRIOR_MESSAGES) / (c + SHARE_PRIOR_MESSAGES)
 
 
-def page_decision(
-    kind: str, observed: float, expected: float, window_share: float | None, usual: float | None
-) -> tuple[bool, str]:
-    """Whether a detector fire pages, and at which severity (the policy in the module docstring)."""
-    excess = observed - expected
+def page_decision(kind: str, observed: float, expected: float, explained: float | None) -> tuple[bool, str]:
+    """Whether a detector fire pages, and at which severity (the policy in the module docstring).
+
+    ``expected`` is the detector's expectation for the window; ``explained`` (complaints and negative
+    mentions) is what the window's conversation volume explains at the brand's usual share. The minimum
+    volume counts messages beyond both."""
+    baseline = max(expected, explained or 0.0)
+    excess = observed - baseline
     if excess < PAGE_MIN_EXCESS:
         return False, "warning"
-    if (
-        kind in SHARE_KINDS
-        and window_share is not None
-        and usual is not None
-        and window_share < SHARE_RISE * usual
-    ):
+    if explained is not None and observed < SHARE_RISE * explained:
         return False, "warning"
     critical = (
         kind in CRITICAL_KINDS
@@ -341,7 +341,8 @@ def _try_page(
     conversation = sum(h[2] for h in window)
     window_share = observed / conversation if conversation else None
     usual = usual_share(signal) if signal["kind"] in SHARE_KINDS else None
-    pages, severity = page_decision(signal["kind"], observed, expected, window_share, usual)
+    explained = usual * conversation if usual is not None else None
+    pages, severity = page_decision(signal["kind"], observed, expected, explained)
     episode = signal["episode"]
     if not pages or (episode is not None and (severity == "warning" or len(episode["alerts"]) > 1)):
         return

@@ -453,7 +453,8 @@ def chart_alerts(data: ReportData) -> Chart:
     _hour_axis(ax)
     ax.legend(frameon=False, loc="upper right", fontsize=8)
     caption = (
-        f"{len(alerts)} alert(s) fired in the window; shaded from the alert's window start until it resolved."
+        f"{len(alerts)} alert(s) fired in the window; shaded from the alert's window start until it resolved"
+        " (event time, like the volume)."
     )
     return Chart("alerts", "Alerts timeline", _png(fig), "Q16, Q18", caption)
 

@@ -574,10 +574,10 @@ def _alerts(c: Ctx) -> tuple[list[dict[str, Any]], dict[str, datetime]]:
         if a["brand_id"] != c.brand:
             continue
         if a["status"] == "resolved":
-            resolved[a["alert_id"]] = naive(a["fired_at"])
-        elif c.inside(naive(a["fired_at"])):
+            resolved[a["alert_id"]] = naive(a["event_time"])
+        elif c.inside(naive(a["event_time"])):  # event time: when it happened, not when processed
             firing[a["alert_id"]] = a  # the redelivered copy is the same alert
-    return sorted(firing.values(), key=lambda a: (a["fired_at"], a["alert_id"])), resolved
+    return sorted(firing.values(), key=lambda a: (a["event_time"], a["alert_id"])), resolved
 
 
 def check_alerts_with_samples(c: Ctx, rows: list[dict[str, Any]]) -> None:
@@ -594,7 +594,7 @@ def check_alerts_with_samples(c: Ctx, rows: list[dict[str, Any]]) -> None:
                     a["alert_id"],
                     a["kind"],
                     a["severity"],
-                    naive(a["fired_at"]),
+                    naive(a["event_time"]),
                     resolved.get(a["alert_id"]),
                     a["summary"],
                     event_id,
@@ -619,11 +619,12 @@ def check_alerts_timeline(c: Ctx, rows: list[dict[str, Any]]) -> None:
             a["severity"],
             naive(a["window_start"]),
             naive(a["window_end"]),
-            naive(a["fired_at"]),
+            naive(a["event_time"]),
             resolved.get(a["alert_id"]),
             a["observed"],
             a["expected"],
             a["score"],
+            naive(a["processed_at"]),
         )
         for a in firing
     ]

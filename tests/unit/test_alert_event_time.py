@@ -95,9 +95,7 @@ def test_a_replay_inside_the_allowed_lateness_counts_each_event_once(
 ) -> None:
     """Events re-sent while their buckets are still open (the last 40 minutes) are not counted twice."""
     kinds = ("negative_mentions", "complaints", "unfollows")
-    crisis_end = next(
-        _ts(e) for e in reversed(three_days) if (e.get("attributes") or {}).get("sim_crisis")
-    )
+    crisis_end = next(_ts(e) for e in reversed(three_days) if (e.get("attributes") or {}).get("sim_crisis"))
     upto = [e for e in three_days if _ts(e) < crisis_end]
     recent = [e for e in upto if _ts(e) >= crisis_end - timedelta(minutes=40)]
     tail = three_days[len(upto) :]
@@ -167,17 +165,19 @@ def test_an_event_past_the_lateness_is_counted_and_added_to_no_bucket() -> None:
 
 def test_severity_follows_the_evidence() -> None:
     # The hygiene crisis of the issue (68 complaints vs 2.3 expected) is critical: it goes to the pager.
-    assert signals.page_decision("complaints", 68, 2.3, 0.6, 0.05) == (True, "critical")
-    assert signals.page_decision("negative_mentions", 40, 4.0, 0.7, 0.2) == (True, "critical")
+    assert signals.page_decision("complaints", 68, 2.3, 6.0) == (True, "critical")
+    assert signals.page_decision("negative_mentions", 40, 4.0, 8.0) == (True, "critical")
     # Mild: well above expected, but only a dozen extra messages, or only twice the expectation.
-    assert signals.page_decision("complaints", 15, 2.0, 0.5, 0.05) == (True, "warning")
-    assert signals.page_decision("complaints", 120, 60.0, 0.5, 0.05) == (True, "warning")
+    assert signals.page_decision("complaints", 15, 2.0, 1.0) == (True, "warning")
+    assert signals.page_decision("complaints", 120, 60.0, 20.0) == (True, "warning")
     # Fan loss warns; it is not a reputation crisis by itself.
-    assert signals.page_decision("unfollows", 300, 10.0, None, None) == (True, "warning")
+    assert signals.page_decision("unfollows", 300, 10.0, None) == (True, "warning")
     # Minimum volume: 1 → 8 complaints is unlikely, yet not worth a page.
-    assert signals.page_decision("complaints", 8, 1.0, 0.9, 0.05)[0] is False
-    # More complaints only because there is more conversation (their share did not rise): no page.
-    assert signals.page_decision("complaints", 60, 6.0, 0.06, 0.05)[0] is False
+    assert signals.page_decision("complaints", 8, 1.0, 0.5)[0] is False
+    # More complaints only because there is more conversation (the volume explains them): no page.
+    assert signals.page_decision("complaints", 60, 6.0, 50.0)[0] is False
+    # A popular post: 24 negative comments where the conversation explains 16 — 8 beyond, not 10.
+    assert signals.page_decision("negative_mentions", 24, 1.5, 16.0)[0] is False
 
 
 def _brand_day(
