@@ -23,7 +23,7 @@ Writer = Callable[[str, str, int, State], None]
 Fire = Callable[[signals.Fired], None]
 Apply = Callable[[State, Fire], None]
 KEEP_EMITTED = 8
-LATE_KEY = "late"
+CLOCK_KEY = "clock"
 POSTS_CLOCK_KEY = "posts-clock"
 DEFAULT_LATENESS_SECONDS = 3600.0
 """Allowed lateness when none is configured (``ENGAGE_ALERT_ALLOWED_LATENESS_SECONDS``)."""
@@ -91,36 +91,41 @@ class AlertEngine:
     ) -> list[dict[str, Any]]:
         """Count each event in its own event-time bucket; buckets that became final may fire or resolve.
 
-        An event whose bucket is already final for its brand is late: counted once in ``late_events``
-        and added nowhere."""
+        The brand's clock goes first: an event whose bucket is already final is late (counted once in
+        ``late_events``, added nowhere); one seen twice while its bucket is open counts once."""
         kinds = [k for k in self.kinds if k in signals.COUNT_KINDS]
         items = []
         for r, pos in zip(records, positions, strict=True):
             counts = signals.counts_for(r)
             conversation = counts.get("mentions", 0)
-            late: list[bool] = []
-            updates = [
-                (f"{r['brand_id']}|{kind}", self._count(r, counts.get(kind, 0), conversation, late))
+            verdict: list[str] = []
+            updates = [(f"{r['brand_id']}|{CLOCK_KEY}", self._clock(r, verdict))]
+            updates += [
+                (f"{r['brand_id']}|{kind}", self._count(r, counts.get(kind, 0), conversation, verdict))
                 for kind in kinds
             ]
-            updates.append((f"{r['brand_id']}|{LATE_KEY}", self._tally(late)))
             items.append((updates, pos))
         return self._run(items, write)
 
-    def _count(self, record: dict[str, Any], n: int, conversation: int, late: list[bool]) -> Apply:
+    def _clock(self, record: dict[str, Any], verdict: list[str]) -> Apply:
         def apply(state: State, fire: Fire) -> None:
-            ok = signals.add_event(state, record, n, conversation, self.config, self.lateness, fire)
-            late.append(not ok)
+            v = signals.event_clock(state, record, self.config, self.lateness)
+            verdict.append(v)
+            if v == "late":
+                state["late"] = int(state.get("late", 0)) + 1
+                self.late_events += 1
 
         return apply
 
-    def _tally(self, late: list[bool]) -> Apply:
-        """Counts the event once if any of its signals found it late (after them, in the same batch)."""
+    def _count(self, record: dict[str, Any], n: int, conversation: int, verdict: list[str]) -> Apply:
+        """A signal's share of one event. When the clock's verdict is unknown (the clock already applied
+        this offset before a crash), the signal's own final bucket still keeps late events out."""
 
         def apply(state: State, fire: Fire) -> None:
-            if any(late):
-                state["late"] = int(state.get("late", 0)) + 1
-                self.late_events += 1
+            if verdict and verdict[0] == "late":
+                return
+            duplicate = bool(verdict) and verdict[0] == "duplicate"
+            signals.add_event(state, record, n, conversation, self.config, self.lateness, fire, duplicate)
 
         return apply
 
@@ -203,6 +208,6 @@ def _from_json(alert: dict[str, Any]) -> dict[str, Any]:
 
 def _factory(key: str) -> Callable[[], State]:
     brand, kind = key.split("|", 1)
-    if kind in (LATE_KEY, POSTS_CLOCK_KEY) or kind.startswith("post|"):
+    if kind in (CLOCK_KEY, POSTS_CLOCK_KEY) or kind.startswith("post|"):
         return lambda: {"brand": brand}
     return lambda: signals.new_signal(brand, kind)

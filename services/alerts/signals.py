@@ -78,7 +78,9 @@ MAX_GAP_BUCKETS = 7 * 24 * 12  # a brand silent for longer restarts its series r
 SAMPLE_SIZE = 5
 TOP_POSTS = 3
 HISTORY_BUCKETS = 48
-"""Closed buckets kept per signal (counts, samples, posts): the detector's longest window (4 h of 5 min)."""
+"""Closed buckets kept per signal (counts): the detector's longest window (4 h of 5 min)."""
+EVIDENCE_BUCKETS = 12
+"""Closed buckets that keep their sample messages and top posts (an hour): the evidence of an alert."""
 
 PAGE_MIN_EXCESS = 10.0
 """Minimum volume for paging: messages above expected in the alert's window."""
@@ -125,7 +127,6 @@ def new_signal(brand_id: str, kind: str) -> dict[str, Any]:
         "closed": None,  # last final bucket (None: nothing judged yet)
         "watermark": None,  # latest event time seen, epoch ms
         "open": {},  # bucket -> [count (level kinds: level change), conversation, {post_id: n}]
-        "seen": {},  # bucket -> event id digests (a replay inside the lateness counts once)
         "samples": {},  # bucket -> [[event_id, text, score], ...]
         "history": [],  # [[bucket, count, conversation, {post_id: n}, samples], ...] closed buckets
         "share": [0.0, 0.0],  # decayed (signal, conversation) sums: the usual share
@@ -173,17 +174,18 @@ def add_event(
     config: SpikeConfig,
     lateness_seconds: float,
     on_fire: Callable[[Fired], None],
+    duplicate: bool = False,
 ) -> bool:
-    """Count one event in its own event-time bucket; returns False when it is late (dropped)."""
+    """Count one event in its own event-time bucket; returns False when it is late (dropped).
+
+    ``duplicate``: the brand's :func:`event_clock` has seen this event id in the same open bucket (a
+    replay inside the lateness): it moves the watermark but counts nothing."""
     ts: datetime = record["occurred_at"]
     bucket = bucket_of(ts, config)
     if signal["closed"] is not None and bucket <= signal["closed"]:
         return False
-    key = str(bucket)
-    seen = signal["seen"].setdefault(key, [])
-    d = digest(record["event_id"])
-    if d not in seen:
-        seen.append(d)
+    if not duplicate:
+        key = str(bucket)
         cell = signal["open"].setdefault(key, [0, 0, {}])
         cell[0] += n
         cell[1] += conversation
@@ -194,6 +196,32 @@ def add_event(
     signal["watermark"] = max(signal["watermark"] or 0, _ms(ts))
     close_final(signal, config, lateness_seconds, on_fire)
     return True
+
+
+def event_clock(
+    clock: dict[str, Any], record: dict[str, Any], config: SpikeConfig, lateness_seconds: float
+) -> str:
+    """The brand's event-time clock, ahead of its signals: is the event ``"late"`` (its bucket is final),
+    a ``"duplicate"`` (its id was seen in its still-open bucket) or ``"new"``?
+
+    Its watermark and final bucket follow the same rule as every signal of the brand (each sees every
+    event), so one short list of event-id digests per open bucket serves them all."""
+    ts: datetime = record["occurred_at"]
+    bucket = bucket_of(ts, config)
+    closed = clock.get("closed")
+    if closed is not None and bucket <= closed:
+        return "late"
+    seen = clock.setdefault("seen", {}).setdefault(str(bucket), [])
+    d = digest(record["event_id"])
+    verdict = "duplicate" if d in seen else "new"
+    if verdict == "new":
+        seen.append(d)
+    watermark = clock["watermark"] = max(int(clock.get("watermark") or 0), _ms(ts))
+    limit = int((watermark / 1000 - lateness_seconds) // config.bucket_seconds) - 1
+    if closed is None or limit > closed:
+        clock["closed"] = limit
+        clock["seen"] = {b: ids for b, ids in clock["seen"].items() if int(b) > limit}
+    return verdict
 
 
 def add_level(
@@ -260,14 +288,16 @@ def _close_bucket(
 ) -> None:
     key = str(b)
     cell = signal["open"].pop(key, None)
-    signal["seen"].pop(key, None)
     samples = signal["samples"].pop(key, [])
     value, conversation, posts = (cell[0], cell[1], cell[2]) if cell else (0, 0, {})
     if signal["kind"] in LEVEL_KINDS:
         value = max(0, value)  # answered complaints shrink the backlog; only its growth can spike
     history = signal["history"]
-    history.append([b, value, conversation, posts, samples])
+    top = dict(sorted(posts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_POSTS])
+    history.append([b, value, conversation, top, samples])
     del history[:-HISTORY_BUCKETS]
+    if len(history) > EVIDENCE_BUCKETS:  # evidence (texts, posts) only for the last hour: a small state
+        history[-EVIDENCE_BUCKETS - 1][3:] = [{}, []]
     step = config.bucket_seconds
     end = datetime.fromtimestamp((b + 1) * step, tz=UTC)
     for t in detector.update(end, value):

@@ -153,8 +153,16 @@ def test_an_event_past_the_lateness_is_counted_and_added_to_no_bucket() -> None:
     assert not signals.add_event(signal, event(4, t0 + timedelta(minutes=30)), 1, 1, config, LATENESS, fire)
     assert {k: v[0] for k, v in signal["open"].items()} == before
     assert [h[:3] for h in signal["history"]] == history
-    # The same event twice while its bucket is open counts once.
-    assert signals.add_event(signal, event(3, within), 1, 1, config, LATENESS, fire)
+    # The brand's clock makes the same verdicts, and sees an event sent twice while its bucket is open.
+    clock: dict[str, Any] = {}
+    verdicts = [
+        signals.event_clock(clock, event(i, at), config, LATENESS)
+        for i, at in ((1, t0), (2, t0 + timedelta(hours=2)), (3, within), (4, t0 + timedelta(minutes=30)))
+    ]
+    assert verdicts == ["new", "new", "new", "late"]
+    assert signals.event_clock(clock, event(3, within), config, LATENESS) == "duplicate"
+    assert clock["closed"] == final
+    assert signals.add_event(signal, event(3, within), 1, 1, config, LATENESS, fire, duplicate=True)
     assert signal["open"][str(int(within.timestamp()) // 300)][0] == 1
 
 
