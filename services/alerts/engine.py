@@ -151,9 +151,10 @@ class AlertEngine:
         self, rows: Sequence[dict[str, Any]], positions: Sequence[Position], write: Writer | None = None
     ) -> list[dict[str, Any]]:
         """Page a post whose cascade went viral while its comments are mostly negative; resolve it when it
-        calms down. A snapshot older than the allowed lateness behind the brand's latest post snapshot
-        (a backfill of a period the brand has passed) pages nothing: the brand's count signals drop the
-        same events as late."""
+        calms down. A snapshot older than the allowed lateness behind the latest snapshot of its topic
+        partition (a backfill of a period the stream has passed) pages nothing, as the count signals drop
+        the same events as late. The clock is per partition, an ordered stream, so the verdict does not
+        depend on how partitions interleave."""
         if "viral_negative_post" not in self.kinds:
             return []
         items = []
@@ -162,7 +163,10 @@ class AlertEngine:
             items.append(
                 (
                     [
-                        (f"{row['brand_id']}|{POSTS_CLOCK_KEY}", self._post_clock(row["updated_at"], late)),
+                        (
+                            f"partition-{pos.partition}|{POSTS_CLOCK_KEY}",
+                            self._post_clock(row["updated_at"], late),
+                        ),
                         (f"{row['brand_id']}|post|{row['post_id']}", self._viral(row, late)),
                     ],
                     pos,
@@ -171,7 +175,7 @@ class AlertEngine:
         return self._run(items, write)
 
     def _post_clock(self, updated_at: datetime, late: list[bool]) -> Apply:
-        """The brand's post-snapshot watermark: a running maximum, so a redelivery cannot move it."""
+        """The partition's post-snapshot watermark: a running maximum, so a redelivery cannot move it."""
 
         def apply(state: State, fire: Fire) -> None:
             at = int(updated_at.timestamp() * 1000)

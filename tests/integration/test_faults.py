@@ -257,7 +257,7 @@ def replay_alert_engine(p: Pipeline) -> tuple[dict[str, Any], set[tuple[str, str
         decoder = codec(subject)
         for m in asyncio.run(read_topic(s, topic)):
             alerts += process([decoder.decode(m.value)], [Position(m.partition, m.offset)])
-    return json.loads(json.dumps(store)), {(a["alert_id"], a["status"]) for a in alerts}
+    return without_wall_clock(json.loads(json.dumps(store))), {(a["alert_id"], a["status"]) for a in alerts}
 
 
 def worker_signal_state(p: Pipeline) -> dict[str, Any]:
@@ -265,7 +265,16 @@ def worker_signal_state(p: Pipeline) -> dict[str, Any]:
     latest: dict[str, Any] = {}
     for m in asyncio.run(read_topic(p.alerts, f"{p.alerts.alerts_app_id}-alert-signals-changelog")):
         latest[json.loads(m.key)] = json.loads(m.value) if m.value is not None else None
-    return {k: v for k, v in latest.items() if v is not None}
+    return without_wall_clock({k: v for k, v in latest.items() if v is not None})
+
+
+def without_wall_clock(state: dict[str, Any]) -> dict[str, Any]:
+    """The state minus the wall-clock times of the alerts it remembers (when they were processed)."""
+    for value in state.values():
+        for _, alert in value.get("emitted", []):
+            alert.pop("fired_at", None)
+            alert.pop("processed_at", None)
+    return state
 
 
 def state_diff(actual: dict[str, Any], expected: dict[str, Any]) -> str:

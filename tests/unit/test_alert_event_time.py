@@ -56,7 +56,7 @@ def test_a_backfill_behind_the_demo_raises_no_alert_and_counts_its_late_events()
         last_demo[e["brand_id"]] = max(last_demo.get(e["brand_id"], _ts(e)), _ts(e))
     final = {b: int((t.timestamp() - LATENESS) // 300) - 1 for b, t in last_demo.items()}
     expected_late = sum(1 for e in sim.events if int(_ts(e).timestamp()) // 300 <= final[e["brand_id"]])
-    assert expected_late > 40_000
+    assert expected_late > 0.45 * len(sim.events)  # about all of day one
     assert engine.late_events == expected_late
 
 
