@@ -1,12 +1,14 @@
 """Alerts worker: reputation signals per brand in faust tables, detection, and delivery.
 
 Three agents turn inputs into alerts on ``social.alerts`` (enriched events → count signals; brand
-backlog snapshots → the unanswered-complaints level; post snapshots → viral negative posts), with the
-same per-key exactly-once state as enrich (the enriched topic is keyed by brand, so a brand's signals
-stay on one partition). A fourth agent delivers ``social.alerts`` to Alertmanager and the webhook and
-acks each batch only after every sink accepted it: while Alertmanager is down the agent retries and
-the alerts wait in Kafka, so a fired alert is never lost. Firing alerts are re-posted every
-``alert_resend_seconds`` from a table of active alerts until they resolve.
+backlog snapshots → the unanswered-complaints level; post snapshots → viral negative posts), in event
+time with an allowed lateness (later events are dropped and counted in
+``engage_alerts_late_events_total``), with the same per-key exactly-once state as enrich (the enriched
+topic is keyed by brand, so a brand's signals stay on one partition). A fourth agent delivers
+``social.alerts`` to Alertmanager and the webhook and acks each batch only after every sink accepted
+it: while Alertmanager is down the agent retries and the alerts wait in Kafka, so a fired alert is
+never lost. Firing alerts are re-posted every ``alert_resend_seconds`` from a table of active alerts
+until they resolve.
 """
 
 from __future__ import annotations
