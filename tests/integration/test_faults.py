@@ -178,6 +178,16 @@ async def read_topic(settings: CommonSettings, topic: str) -> list[Any]:
         await consumer.stop()
 
 
+def late_events_total(p: Pipeline) -> float:
+    """``engage_alerts_late_events_total`` of the running alerts worker."""
+    text = httpx.get(p.url("alerts", "/metrics"), timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("engage_alerts_late_events_total")
+    )
+
+
 def failures_total(p: Pipeline) -> float:
     """``engage_loader_failures_total`` of the running enrich worker, summed over tables."""
     text = httpx.get(p.url("enrich", "/metrics"), timeout=10).text
@@ -349,6 +359,14 @@ def test_sigkill_alerts_mid_stream_keeps_its_signals_and_duplicates_no_alert(
     assert q(p, "SELECT uniqExact(alert_id) FROM alerts WHERE status = 'firing'") == [[statuses["firing"]]]
     _, kinds = zip(*q(p, "SELECT brand_id, kind FROM alerts FINAL WHERE status = 'resolved'"), strict=True)
     assert {"complaints", "negative_mentions"} <= set(kinds)
+
+    # Then a backfill of day one behind it all (the late-data scenario): every event is late for its
+    # brand's signals, counted in engage_alerts_late_events_total, and nothing pages.
+    day_one = [e for e in events if e["occurred_at"] < "2026-11-02"]
+    assert asyncio.run(produce_events(p.ingest, day_one)) == (len(day_one), 0)
+    drain(p)
+    assert late_events_total(p) == len(day_one)
+    assert {(r[0], r[1]) for r in q(p, "SELECT alert_id, status FROM alerts FINAL")} == expected_alerts
 
 
 # --------------------------------------------------------------------------------------------------

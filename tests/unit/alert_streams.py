@@ -77,6 +77,15 @@ class Enrich:
             )
         return out
 
+    def events_only(self, events: list[dict[str, Any]], size: int = 1000) -> list[Batch]:
+        """Batches of enriched events alone (no feature snapshots): for the count signals, cheaply."""
+        out: list[Batch] = []
+        for i in range(0, len(events), size):
+            records = [label(e) for e in events[i : i + size]]
+            positions = [self._next(BRAND_PARTITION.get(r["brand_id"], 0)) for r in records]
+            out.append((records, positions, [], [], [], []))
+        return out
+
     def _next(self, topic_partition: Any) -> Position:
         offset = self.offsets[topic_partition]
         self.offsets[topic_partition] += 1
