@@ -257,7 +257,8 @@ def replay_alert_engine(p: Pipeline) -> tuple[dict[str, Any], set[tuple[str, str
     s = p.alerts
     config = SpikeConfig(bucket_seconds=s.alert_bucket_seconds, warmup_seconds=s.alert_warmup_seconds)
     store: dict[str, Any] = {}
-    engine = AlertEngine(store, config, [k for k in s.alert_kinds.split(",") if k])
+    kinds = [k for k in s.alert_kinds.split(",") if k]
+    engine = AlertEngine(store, config, kinds, allowed_lateness_seconds=s.alert_allowed_lateness_seconds)
     alerts: list[dict[str, Any]] = []
     for topic, subject, process in (
         (s.topic_enriched, "enriched_event", engine.process_events),
