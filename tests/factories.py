@@ -175,6 +175,12 @@ def make_alert(**overrides: Any) -> dict[str, Any]:
         "summary": "instagram volume 240 vs 35.5 expected in 5 min",
         "sample_event_ids": ["e-1", "e-2"],
         "sample_texts": ["Love it", "When is it back in stock?"],
+        "event_time": window_end,
+        "fired_event_time": window_end,
+        "processed_at": fired_at,
+        "post_id": None,
+        "description": "instagram volume 240 vs 35.5 expected in 5 min.\nSample messages:\n- Love it",
+        "top_post_ids": ["p-1"],
     }
     alert.update(overrides)
     return alert

@@ -1,12 +1,14 @@
 """Alerts worker: reputation signals per brand in faust tables, detection, and delivery.
 
 Three agents turn inputs into alerts on ``social.alerts`` (enriched events → count signals; brand
-backlog snapshots → the unanswered-complaints level; post snapshots → viral negative posts), with the
-same per-key exactly-once state as enrich (the enriched topic is keyed by brand, so a brand's signals
-stay on one partition). A fourth agent delivers ``social.alerts`` to Alertmanager and the webhook and
-acks each batch only after every sink accepted it: while Alertmanager is down the agent retries and
-the alerts wait in Kafka, so a fired alert is never lost. Firing alerts are re-posted every
-``alert_resend_seconds`` from a table of active alerts until they resolve.
+backlog snapshots → the unanswered-complaints level; post snapshots → viral negative posts), in event
+time with an allowed lateness (later events are dropped and counted in
+``engage_alerts_late_events_total``), with the same per-key exactly-once state as enrich (the enriched
+topic is keyed by brand, so a brand's signals stay on one partition). A fourth agent delivers
+``social.alerts`` to Alertmanager and the webhook and acks each batch only after every sink accepted
+it: while Alertmanager is down the agent retries and the alerts wait in Kafka, so a fired alert is
+never lost. Firing alerts are re-posted every ``alert_resend_seconds`` from a table of active alerts
+until they resolve.
 """
 
 from __future__ import annotations
@@ -58,13 +60,19 @@ def create_app(settings: AlertsSettings) -> faust.App:
         bucket_seconds=settings.alert_bucket_seconds, warmup_seconds=settings.alert_warmup_seconds
     )
     kinds = [k.strip() for k in settings.alert_kinds.split(",") if k.strip()]
-    engine = AlertEngine(TableBacking(tables["signals"]), config, kinds)
+    engine = AlertEngine(
+        TableBacking(tables["signals"]),
+        config,
+        kinds,
+        allowed_lateness_seconds=settings.alert_allowed_lateness_seconds,
+    )
     deliverer = Deliverer(
         settings.alertmanager_url,
         settings.alert_webhook_url,
         settings.alert_resend_seconds,
-        settings.alert_runbook_url,
+        settings.runbook_url(),
     )
+    metrics.ALERTS_LATE_EVENTS.inc(0)
 
     async def run_batches(stream: faust.StreamT, subject: str, process: Any) -> None:
         decoder = codec(subject)
@@ -76,7 +84,11 @@ def create_app(settings: AlertsSettings) -> faust.App:
             metrics.events_received("alerts")
             decoded, pending = await decode_batch(events, decoder, dlq_topic, "alerts")
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
+            late = engine.late_events
             alerts = process([r for _, r in decoded], positions, write=changelogs.write)
+            if engine.late_events > late:
+                metrics.ALERTS_LATE_EVENTS.inc(engine.late_events - late)
+                log.info("%d late event(s) past the allowed lateness dropped", engine.late_events - late)
             pending.extend(await changelogs.send_each())
             for alert in alerts:
                 pending.append(await _publish(alerts_topic, alert_codec, alert))

@@ -3,8 +3,8 @@
 Alertmanager treats an alert as firing until its ``endsAt``; an alert that is not re-sent resolves by
 itself after that. So a firing alert is posted with ``endsAt`` a few resend intervals ahead and
 re-posted every ``resend_seconds`` while it is active (as Prometheus does), and a resolve is posted
-with ``endsAt`` = the time it resolved. Alertmanager groups and deduplicates by label set, which is
-(alertname, brand, kind, severity) — the same for every re-send of one alert.
+with ``endsAt`` = now. Alertmanager deduplicates by label set, which is (alertname, brand, kind,
+severity, alert_id[, post]) — the same for every re-send of one alert episode.
 """
 
 from __future__ import annotations
@@ -30,32 +30,36 @@ def _iso(ts: datetime) -> str:
 def alertmanager_payload(
     alert: dict[str, Any], now: datetime, resend_seconds: float, runbook_url: str
 ) -> dict[str, Any]:
-    """One alert of ``POST /api/v2/alerts``."""
+    """One alert of ``POST /api/v2/alerts``.
+
+    The labels identify one alert episode: ``alert_id`` is in them, so two episodes of one brand and kind
+    (or an escalation from warning to critical) are two Alertmanager alerts, and post alerts carry their
+    ``post``. Routing groups by brand and kind, so they still notify together. ``startsAt`` is when the
+    alert fired in event time: a page from a backfilled period shows when it happened."""
     firing = alert["status"] == "firing"
-    samples = "\n".join(f"- {t}" for t in alert.get("sample_texts", []) if t)
-    description = (
-        f"{alert['summary']}\nwindow {_iso(alert['window_start'])} – {_iso(alert['window_end'])}, "
-        f"observed {alert['observed']:g}, expected {alert['expected']:g}, score {alert['score']:g}."
-    )
-    if samples:
-        description += f"\nSample posts:\n{samples}"
-    ends = now + timedelta(seconds=4 * resend_seconds) if firing else alert["fired_at"]
+    ends = now + timedelta(seconds=4 * resend_seconds) if firing else now
+    labels = {
+        "alertname": ALERTNAME,
+        "brand": alert["brand_id"],
+        "kind": alert["kind"],
+        "severity": alert["severity"],
+        "alert_id": alert["alert_id"],
+    }
+    if alert.get("post_id"):
+        labels["post"] = alert["post_id"]
+    started = alert.get("fired_event_time") or alert["window_end"]
     return {
-        "labels": {
-            "alertname": ALERTNAME,
-            "brand": alert["brand_id"],
-            "kind": alert["kind"],
-            "severity": alert["severity"],
-        },
+        "labels": labels,
         "annotations": {
             "summary": alert["summary"],
-            "description": description,
+            "description": alert.get("description") or alert["summary"],
             "runbook_url": f"{runbook_url}#{alert['kind']}",
-            "alert_id": alert["alert_id"],
+            "window": f"{_iso(alert['window_start'])} – {_iso(alert['window_end'])} (event time)",
             "sample_event_ids": ",".join(alert.get("sample_event_ids", [])),
+            "top_post_ids": ",".join(alert.get("top_post_ids", [])),
         },
-        "startsAt": _iso(alert["window_end"]),
-        "endsAt": _iso(ends),
+        "startsAt": _iso(min(started, now)),
+        "endsAt": _iso(max(ends, min(started, now) + timedelta(seconds=1))),
     }
 
 
@@ -79,8 +83,14 @@ def webhook_payload(alert: dict[str, Any]) -> dict[str, Any]:
                     {"title": "kind", "value": alert["kind"], "short": True},
                     {"title": "status", "value": alert["status"], "short": True},
                     {"title": "alert_id", "value": alert["alert_id"], "short": True},
+                    *(
+                        [{"title": "post", "value": alert["post_id"], "short": True}]
+                        if alert.get("post_id")
+                        else []
+                    ),
                 ],
-                "text": "\n".join(chat_escape(t) for t in alert.get("sample_texts", [])[:3]),
+                "text": chat_escape(alert.get("description") or "")
+                or "\n".join(chat_escape(t) for t in alert.get("sample_texts", [])[:3]),
             }
         ],
     }

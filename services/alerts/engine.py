@@ -16,33 +16,44 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.alerts import signals
-from services.alerts.spike import SpikeConfig, Transition
+from services.alerts.spike import SpikeConfig
 from services.common.keyed_state import Position, Scope, State, is_fresh, mark
 
 Writer = Callable[[str, str, int, State], None]
 Fire = Callable[[signals.Fired], None]
 Apply = Callable[[State, Fire], None]
 KEEP_EMITTED = 8
+CLOCK_KEY = "clock"
+POSTS_CLOCK_KEY = "posts-clock"
+DEFAULT_LATENESS_SECONDS = 3600.0
+"""Allowed lateness when none is configured (``ENGAGE_ALERT_ALLOWED_LATENESS_SECONDS``)."""
 
 
 class AlertEngine:
+    """Signal state per (brand, kind) in ``signal_store``. ``late_events`` counts (cumulatively, once per
+    event) the events dropped because their event-time bucket was already final, for the worker's
+    ``engage_alerts_late_events_total``."""
+
     def __init__(
         self,
         signal_store: MutableMapping[str, Any],
         config: SpikeConfig | None = None,
         kinds: Sequence[str] = signals.DEFAULT_KINDS,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        allowed_lateness_seconds: float = DEFAULT_LATENESS_SECONDS,
     ) -> None:
+        if allowed_lateness_seconds < 0:
+            raise ValueError("allowed_lateness_seconds must be >= 0")
         self.store = signal_store
         self.config = config or SpikeConfig()
         self.kinds = tuple(kinds)
         self.now = now
+        self.lateness = float(allowed_lateness_seconds)
+        self.late_events = 0
 
     def _run(
         self,
-        items: Sequence[
-            tuple[list[tuple[str, Callable[[State, Callable[[signals.Fired], None]], None]]], Position]
-        ],
+        items: Sequence[tuple[list[tuple[str, Apply]], Position]],
         write: Writer | None,
     ) -> list[dict[str, Any]]:
         scope = Scope(self.store)
@@ -67,7 +78,7 @@ class AlertEngine:
                     scope.touch(key, pos)
                 else:
                     # Redelivered: publish again what this event fired (the first copy may be lost).
-                    alerts.extend(a for off, a in state.get("emitted", []) if off == pos.offset)
+                    alerts.extend(_from_json(a) for off, a in state.get("emitted", []) if off == pos.offset)
         publish = write or self._store_write
         scope.flush(lambda k, p, v: publish("signals", k, p, v))
         return alerts
@@ -78,80 +89,107 @@ class AlertEngine:
     def process_events(
         self, records: Sequence[dict[str, Any]], positions: Sequence[Position], write: Writer | None = None
     ) -> list[dict[str, Any]]:
-        """Count signals from enriched events; closing buckets may fire or resolve alerts."""
+        """Count each event in its own event-time bucket; buckets that became final may fire or resolve.
+
+        The brand's clock goes first: an event whose bucket is already final is late (counted once in
+        ``late_events``, added nowhere); one seen twice while its bucket is open counts once."""
+        kinds = [k for k in self.kinds if k in signals.COUNT_KINDS]
         items = []
         for r, pos in zip(records, positions, strict=True):
-            bucket = signals.bucket_of(r["occurred_at"], self.config)
             counts = signals.counts_for(r)
-            updates = [
-                (f"{r['brand_id']}|{kind}", self._count(bucket, counts.get(kind, 0), r))
-                for kind in self.kinds
-                if kind in signals.COUNT_KINDS
+            conversation = counts.get("mentions", 0)
+            verdict: list[str] = []
+            updates = [(f"{r['brand_id']}|{CLOCK_KEY}", self._clock(r, verdict))]
+            updates += [
+                (f"{r['brand_id']}|{kind}", self._count(r, counts.get(kind, 0), conversation, verdict))
+                for kind in kinds
             ]
             items.append((updates, pos))
         return self._run(items, write)
 
-    def _count(self, bucket: int, n: int, record: dict[str, Any]) -> Apply:
+    def _clock(self, record: dict[str, Any], verdict: list[str]) -> Apply:
         def apply(state: State, fire: Fire) -> None:
-            signals.advance(state, bucket, self.config, fire)
-            if n:
-                state["value"] += n
-                signals.add_sample(state, record)
+            v = signals.event_clock(state, record, self.config, self.lateness)
+            verdict.append(v)
+            if v == "late":
+                state["late"] = int(state.get("late", 0)) + 1
+                self.late_events += 1
+
+        return apply
+
+    def _count(self, record: dict[str, Any], n: int, conversation: int, verdict: list[str]) -> Apply:
+        """A signal's share of one event. When the clock's verdict is unknown (the clock already applied
+        this offset before a crash), the signal's own final bucket still keeps late events out."""
+
+        def apply(state: State, fire: Fire) -> None:
+            if verdict and verdict[0] == "late":
+                return
+            duplicate = bool(verdict) and verdict[0] == "duplicate"
+            signals.add_event(state, record, n, conversation, self.config, self.lateness, fire, duplicate)
 
         return apply
 
     def process_backlog(
         self, rows: Sequence[dict[str, Any]], positions: Sequence[Position], write: Writer | None = None
     ) -> list[dict[str, Any]]:
-        """The unanswered-complaints level per brand, from ``brand_backlog`` snapshots."""
+        """The unanswered-complaints level per brand, from ``brand_backlog`` snapshots (event time)."""
         if "unanswered_complaints" not in self.kinds:
             return []
         items = []
         for row, pos in zip(rows, positions, strict=True):
-            apply = self._level(
-                signals.bucket_of(row["updated_at"], self.config), int(row["unanswered_complaints"])
-            )
+            apply = self._level(row["updated_at"], int(row["unanswered_complaints"]))
             items.append(([(f"{row['brand_id']}|unanswered_complaints", apply)], pos))
         return self._run(items, write)
+
+    def _level(self, updated_at: datetime, level: int) -> Apply:
+        def apply(state: State, fire: Fire) -> None:
+            signals.add_level(state, updated_at, level, self.config, self.lateness, fire)
+
+        return apply
 
     def process_posts(
         self, rows: Sequence[dict[str, Any]], positions: Sequence[Position], write: Writer | None = None
     ) -> list[dict[str, Any]]:
-        """Fire once per post whose cascade went viral while its comments are mostly negative."""
+        """Page a post whose cascade went viral while its comments are mostly negative; resolve it when it
+        calms down. A snapshot older than the allowed lateness behind the latest snapshot of its topic
+        partition (a backfill of a period the stream has passed) pages nothing, as the count signals drop
+        the same events as late. The clock is per partition, an ordered stream, so the verdict does not
+        depend on how partitions interleave."""
         if "viral_negative_post" not in self.kinds:
             return []
         items = []
         for row, pos in zip(rows, positions, strict=True):
-            apply = self._viral(row)
-            items.append(([(f"{row['brand_id']}|post|{row['post_id']}", apply)], pos))
+            late: list[bool] = []
+            items.append(
+                (
+                    [
+                        (
+                            f"partition-{pos.partition}|{POSTS_CLOCK_KEY}",
+                            self._post_clock(row["updated_at"], late),
+                        ),
+                        (f"{row['brand_id']}|post|{row['post_id']}", self._viral(row, late)),
+                    ],
+                    pos,
+                )
+            )
         return self._run(items, write)
 
-    def _level(self, bucket: int, level: int) -> Apply:
+    def _post_clock(self, updated_at: datetime, late: list[bool]) -> Apply:
+        """The partition's post-snapshot watermark: a running maximum, so a redelivery cannot move it."""
+
         def apply(state: State, fire: Fire) -> None:
-            if state["bucket"] is None:
-                state["base"] = level  # growth is measured from the first level seen
-            signals.advance(state, bucket, self.config, fire)
-            state["value"] = level
+            at = int(updated_at.timestamp() * 1000)
+            watermark = int(state.get("watermark") or at)
+            late.append(at < watermark - self.lateness * 1000)
+            state["watermark"] = max(watermark, at)
 
         return apply
 
     @staticmethod
-    def _viral(r: dict[str, Any]) -> Apply:
+    def _viral(row: dict[str, Any], late: list[bool]) -> Apply:
         def apply(state: State, fire: Fire) -> None:
-            if state.get("fired") or not signals.viral_negative(r):
-                return
-            state["fired"] = True
-            updated = r["updated_at"]
-            t = Transition(
-                "fire",
-                updated,
-                float(r["negative_comments"]),
-                float(r["comments"]) * (1 - signals.VIRAL_NEGATIVE_SHARE),
-                float(r["cascade_size"]),
-                "critical",
-                300,
-            )
-            fire(signals.Fired(r["brand_id"], "viral_negative_post", t, updated, [[r["post_id"], ""]]))
+            if not any(late):
+                signals.viral_post_update(state, row, fire)
 
         return apply
 
@@ -161,6 +199,19 @@ def _json_safe(alert: dict[str, Any]) -> dict[str, Any]:
     return {k: int(v.timestamp() * 1000) if isinstance(v, datetime) else v for k, v in alert.items()}
 
 
+_TIME_FIELDS = ("window_start", "window_end", "fired_at", "event_time", "fired_event_time", "processed_at")
+
+
+def _from_json(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert re-published from state: the same record as the first time (timestamps as datetimes)."""
+    return {
+        k: datetime.fromtimestamp(v / 1000, tz=UTC) if k in _TIME_FIELDS and isinstance(v, int) else v
+        for k, v in alert.items()
+    }
+
+
 def _factory(key: str) -> Callable[[], State]:
     brand, kind = key.split("|", 1)
+    if kind in (CLOCK_KEY, POSTS_CLOCK_KEY) or kind.startswith("post|"):
+        return lambda: {"brand": brand}
     return lambda: signals.new_signal(brand, kind)

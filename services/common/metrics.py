@@ -60,6 +60,11 @@ ALERT_DELIVERY_FAILURES = Counter(
     "engage_alert_delivery_failures_total", "Failed alert deliveries (retried until accepted).", ["sink"]
 )
 ALERTS_ACTIVE = Gauge("engage_alerts_active", "Alerts currently firing, as known to the deliverer.")
+ALERTS_LATE_EVENTS = Counter(
+    "engage_alerts_late_events_total",
+    "Events whose event-time bucket was already final for their brand (past the allowed lateness):"
+    " dropped from the alert signals, never added to another bucket.",
+)
 INGEST_REQUESTS = Counter(
     "engage_ingest_requests_total", "Ingest HTTP requests by endpoint and outcome.", ["endpoint", "outcome"]
 )

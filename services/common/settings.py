@@ -11,8 +11,9 @@ import json
 import os
 from pathlib import Path
 from typing import Self
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -292,9 +293,34 @@ class AlertsSettings(CommonSettings):
     alert_webhook_url: str = Field("", description="Slack-compatible webhook for alerts; empty: none.")
     alert_resend_seconds: float = Field(60.0, description="Re-post firing alerts to Alertmanager this often.")
     alert_runbook_url: str = Field(
-        "docs/runbook.md",
-        description="Runbook linked from alerts (kind appended as #anchor); point it at your hosted copy.",
+        "",
+        description=(
+            "Absolute URL (http, https or file) of the runbook linked from alerts (kind appended as #anchor);"
+            " point it at your hosted copy. Empty: this checkout's docs/runbook.md as a file:// URL."
+        ),
     )
+    alert_allowed_lateness_seconds: float = Field(
+        3600.0,
+        ge=0,
+        description=(
+            "Event-time lateness accepted per brand: a bucket is judged once the brand's latest event time"
+            " is this far past its end; older events are dropped and counted in"
+            " engage_alerts_late_events_total. Also the least delay between a spike and its page."
+        ),
+    )
+
+    @field_validator("alert_runbook_url")
+    @classmethod
+    def _absolute_runbook(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("http", "https", "file"):
+            raise ValueError(
+                f"ENGAGE_ALERT_RUNBOOK_URL must be an absolute http(s) or file URL, not {value!r}"
+            )
+        return value
+
+    def runbook_url(self) -> str:
+        """The runbook's absolute URL (the setting, or this checkout's docs/runbook.md)."""
+        return self.alert_runbook_url or (REPO_ROOT / "docs" / "runbook.md").as_uri()
 
     def _var_subdirs(self) -> dict[str, str]:
         return {"alerts_data_dir": "alerts"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,6 +37,17 @@ def register(app: typer.Typer) -> None:
         brands: Annotated[
             str | None, typer.Option(help="Comma-separated subset of the default brand ids.")
         ] = None,
+        crises: Annotated[
+            int | None,
+            typer.Option(help="Reputation crises to inject (default: about 1.5 a day, at least one)."),
+        ] = None,
+        crisis_day: Annotated[
+            int | None,
+            typer.Option(
+                help="Simulated day (1 = the first) every crisis falls in. The alert detectors learn for a"
+                " day first, so a crisis on day 2 or later pages."
+            ),
+        ] = None,
         wait: Annotated[
             bool, typer.Option("--wait", help="Then wait until every stage has processed and loaded them.")
         ] = False,
@@ -67,8 +79,22 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("must be positive", param_hint="--duration")
         if rate is not None and rate <= 0:
             raise typer.BadParameter("must be positive", param_hint="--rate")
+        if crises is not None and crises < 0:
+            raise typer.BadParameter("must be >= 0", param_hint="--crises")
+        days = math.ceil(duration / 86400)
+        if crisis_day is not None and not 1 <= crisis_day <= days:
+            raise typer.BadParameter(f"must be a day of the run (1-{days})", param_hint="--crisis-day")
         cpu = time.process_time()
-        sim = simulate(SimulationConfig(seed=seed, duration_seconds=duration, start=begin, brands=chosen))
+        sim = simulate(
+            SimulationConfig(
+                seed=seed,
+                duration_seconds=duration,
+                start=begin,
+                brands=chosen,
+                crisis_count=crises,
+                crisis_day=crisis_day,
+            )
+        )
         cpu = time.process_time() - cpu
         if ground_truth is not None:
             ground_truth.parent.mkdir(parents=True, exist_ok=True)

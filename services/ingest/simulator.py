@@ -59,6 +59,7 @@ _PREFIX = {"facebook": "fb", "instagram": "ig", "x": "x", "youtube": "yt"}
 _LANG_DECLARED = {"facebook": 0.3, "instagram": 0.2, "x": 0.7, "youtube": 0.6}
 _PLATFORM_ACTIVITY = {"facebook": 1.0, "instagram": 1.4, "x": 0.8, "youtube": 0.7}
 _HOUR_MS = 3_600_000
+_DAY_MS = 24 * _HOUR_MS
 _REFERENCE_AUDIENCE = 3000
 # Comment mixes as (sentiment, intent, weight).
 _REGULAR_MIX = (
@@ -166,6 +167,7 @@ class SimulationConfig:
     conversion_probability: float = 0.35
     mean_touches: float = 7.0  # planned touches before purchase (>= 3: follow ... click, lead)
     crisis_count: int | None = None  # None: Poisson(crises_per_day), at least one in runs >= 1 h
+    crisis_day: int | None = None  # 1-based simulated day every crisis falls in; None: anywhere in the run
     crises_per_day: float = 1.5
     offensive_post_probability: float = 0.03
     burst_probability: float = 0.06
@@ -177,6 +179,11 @@ class SimulationConfig:
             raise ValueError("at least one brand and one platform")
         if unknown := set(self.platforms) - set(SIM_PLATFORMS):
             raise ValueError(f"unknown platforms: {sorted(unknown)}")
+        if self.crisis_count is not None and self.crisis_count < 0:
+            raise ValueError("crisis_count must be >= 0")
+        days = math.ceil(self.duration_seconds / 86_400)
+        if self.crisis_day is not None and not 1 <= self.crisis_day <= days:
+            raise ValueError(f"crisis_day {self.crisis_day} is outside the run (days 1-{days})")
         if self.mean_touches <= 3:
             raise ValueError("mean_touches must exceed 3 (follow, click and lead are always touches)")
         # Normalised, so equal configs (60 vs 60.0, naive vs UTC) give the same event ids.
@@ -693,7 +700,13 @@ class _Simulator:
         for k in range(n):
             brand = rng.choice(cfg.brands)
             length = int(min(0.25 * self.dur, max(60_000, rng.lognormvariate(math.log(45 * 60_000), 0.35))))
-            start = int(rng.uniform(0.1 * self.dur, max(0.1 * self.dur, 0.9 * self.dur - length)))
+            if cfg.crisis_day is None:
+                start = int(rng.uniform(0.1 * self.dur, max(0.1 * self.dur, 0.9 * self.dur - length)))
+            else:  # inside the chosen day, away from its edges (and from the run's end)
+                lo = (cfg.crisis_day - 1) * _DAY_MS
+                span = min(_DAY_MS, self.dur - lo)
+                length = int(min(length, 0.5 * span))
+                start = lo + int(rng.uniform(0.1 * span, max(0.1 * span, 0.9 * span - length)))
             crisis = _Crisis(f"crisis-{k + 1}", brand, start, min(self.dur, start + length))
             self.crises.append(crisis)
             platforms = [p for p in cfg.platforms if brand.weight(p) > 0] or list(cfg.platforms)

@@ -36,7 +36,11 @@ def alert_rows(sim: Simulation, events: list[dict[str, Any]]) -> list[dict[str, 
         "status": "firing",
         "window_start": start,
         "window_end": start + timedelta(minutes=10),
-        "fired_at": start + timedelta(minutes=10, seconds=2),
+        # Processed a month later (a backfill): the wall clock says nothing about when it happened.
+        "fired_at": start + timedelta(days=30, seconds=2),
+        "processed_at": start + timedelta(days=30, seconds=2),
+        "event_time": start + timedelta(minutes=10),
+        "fired_event_time": start + timedelta(minutes=10),
         "observed": 41.0,
         "expected": 3.5,
         "score": 9.1,
@@ -45,7 +49,13 @@ def alert_rows(sim: Simulation, events: list[dict[str, Any]]) -> list[dict[str, 
         "sample_event_ids": [*(e["event_id"] for e in samples), "evt-not-loaded"],
         "sample_texts": [e["text"] or "" for e in samples[:2]],
     }
-    resolved = {**firing, "status": "resolved", "fired_at": start + timedelta(minutes=50)}
+    resolved = {
+        **firing,
+        "status": "resolved",
+        "fired_at": start + timedelta(days=30, seconds=9),
+        "processed_at": start + timedelta(days=30, seconds=9),
+        "event_time": start + timedelta(minutes=50),
+    }
     other_brand = next(b for b in ("cafe-lumi", "hanbit-mobile") if b != crisis.brand_id)
     other = {
         **firing,
@@ -56,7 +66,10 @@ def alert_rows(sim: Simulation, events: list[dict[str, Any]]) -> list[dict[str, 
         "severity": "warning",
         "window_start": start + timedelta(hours=5),
         "window_end": start + timedelta(hours=5, minutes=1),
-        "fired_at": start + timedelta(hours=5, minutes=1, seconds=1),
+        "fired_at": start + timedelta(days=30, hours=5, minutes=1, seconds=1),
+        "processed_at": start + timedelta(days=30, hours=5, minutes=1, seconds=1),
+        "event_time": start + timedelta(hours=5, minutes=1),
+        "fired_event_time": start + timedelta(hours=5, minutes=1),
         "sample_event_ids": [],
         "sample_texts": [],
     }

@@ -580,10 +580,10 @@ def _alerts(c: Ctx) -> tuple[list[dict[str, Any]], dict[str, datetime]]:
         if a["brand_id"] != c.brand:
             continue
         if a["status"] == "resolved":
-            resolved[a["alert_id"]] = naive(a["fired_at"])
+            resolved[a["alert_id"]] = naive(a["event_time"])
         elif naive(a["window_end"]) > c.since and naive(a["window_start"]) < c.until:
             firing[a["alert_id"]] = a  # on event time; the redelivered copy is the same alert
-    ordered = sorted(firing.values(), key=lambda a: (a["window_start"], a["fired_at"], a["alert_id"]))
+    ordered = sorted(firing.values(), key=lambda a: (a["window_start"], a["event_time"], a["alert_id"]))
     return ordered, resolved
 
 
@@ -603,7 +603,7 @@ def check_alerts_with_samples(c: Ctx, rows: list[dict[str, Any]]) -> None:
                     a["severity"],
                     naive(a["window_start"]),
                     naive(a["window_end"]),
-                    naive(a["fired_at"]),
+                    naive(a["event_time"]),
                     resolved.get(a["alert_id"]),
                     a["summary"],
                     event_id,
@@ -628,11 +628,12 @@ def check_alerts_timeline(c: Ctx, rows: list[dict[str, Any]]) -> None:
             a["severity"],
             naive(a["window_start"]),
             naive(a["window_end"]),
-            naive(a["fired_at"]),
+            naive(a["event_time"]),
             resolved.get(a["alert_id"]),
             a["observed"],
             a["expected"],
             a["score"],
+            naive(a["processed_at"]),
         )
         for a in firing
     ]

@@ -1,6 +1,7 @@
 """Fault tolerance: crashes, a broker restart, insert failures and poison messages lose and duplicate nothing.
 
-Each scenario runs the same simulated stream (seed 7, two simulated hours, with ground truth) through
+Each scenario runs a simulated stream with ground truth (seed 7: two simulated hours; for the alerts
+worker's crash, one brand over two days with a crisis on day two, so alerts fire and resolve) through
 real Kafka, the enrich and alerts workers (subprocesses) and chDB, injects its fault mid-stream, and
 then checks that every produced event_id is in ClickHouse exactly once (``FINAL`` and ``uniqExact``),
 that the features equal ground truth, and that events produced after the fault were processed too.
@@ -24,7 +25,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -43,7 +44,7 @@ from services.common.keyed_state import Position
 from services.common.settings import CommonSettings
 from services.ingest.canonical import parse_event
 from services.ingest.cli_simulate import produce_events
-from services.ingest.simulator import Simulation, SimulationConfig, simulate
+from services.ingest.simulator import DEFAULT_BRANDS, Simulation, SimulationConfig, simulate
 from services.stack import StackError, wait_drained
 from tests.integration.groundtruth_checks import (
     assert_equals_ground_truth,
@@ -177,6 +178,16 @@ async def read_topic(settings: CommonSettings, topic: str) -> list[Any]:
         await consumer.stop()
 
 
+def late_events_total(p: Pipeline) -> float:
+    """``engage_alerts_late_events_total`` of the running alerts worker."""
+    text = httpx.get(p.url("alerts", "/metrics"), timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("engage_alerts_late_events_total")
+    )
+
+
 def failures_total(p: Pipeline) -> float:
     """``engage_loader_failures_total`` of the running enrich worker, summed over tables."""
     text = httpx.get(p.url("enrich", "/metrics"), timeout=10).text
@@ -246,7 +257,8 @@ def replay_alert_engine(p: Pipeline) -> tuple[dict[str, Any], set[tuple[str, str
     s = p.alerts
     config = SpikeConfig(bucket_seconds=s.alert_bucket_seconds, warmup_seconds=s.alert_warmup_seconds)
     store: dict[str, Any] = {}
-    engine = AlertEngine(store, config, [k for k in s.alert_kinds.split(",") if k])
+    kinds = [k for k in s.alert_kinds.split(",") if k]
+    engine = AlertEngine(store, config, kinds, allowed_lateness_seconds=s.alert_allowed_lateness_seconds)
     alerts: list[dict[str, Any]] = []
     for topic, subject, process in (
         (s.topic_enriched, "enriched_event", engine.process_events),
@@ -256,7 +268,7 @@ def replay_alert_engine(p: Pipeline) -> tuple[dict[str, Any], set[tuple[str, str
         decoder = codec(subject)
         for m in asyncio.run(read_topic(s, topic)):
             alerts += process([decoder.decode(m.value)], [Position(m.partition, m.offset)])
-    return json.loads(json.dumps(store)), {(a["alert_id"], a["status"]) for a in alerts}
+    return without_wall_clock(json.loads(json.dumps(store))), {(a["alert_id"], a["status"]) for a in alerts}
 
 
 def worker_signal_state(p: Pipeline) -> dict[str, Any]:
@@ -264,7 +276,16 @@ def worker_signal_state(p: Pipeline) -> dict[str, Any]:
     latest: dict[str, Any] = {}
     for m in asyncio.run(read_topic(p.alerts, f"{p.alerts.alerts_app_id}-alert-signals-changelog")):
         latest[json.loads(m.key)] = json.loads(m.value) if m.value is not None else None
-    return {k: v for k, v in latest.items() if v is not None}
+    return without_wall_clock({k: v for k, v in latest.items() if v is not None})
+
+
+def without_wall_clock(state: dict[str, Any]) -> dict[str, Any]:
+    """The state minus the wall-clock times of the alerts it remembers (when they were processed)."""
+    for value in state.values():
+        for _, alert in value.get("emitted", []):
+            alert.pop("fired_at", None)
+            alert.pop("processed_at", None)
+    return state
 
 
 def state_diff(actual: dict[str, Any], expected: dict[str, Any]) -> str:
@@ -283,26 +304,70 @@ def state_diff(actual: dict[str, Any], expected: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@pytest.fixture(scope="module")
+def alerting_sim() -> Simulation:
+    """One brand over two simulated days with a crisis on day two: past the detectors' one-day warm-up,
+    so this stream fires (and resolves) alerts."""
+    brand = tuple(b for b in DEFAULT_BRANDS if b.brand_id == "hanbit-mobile")
+    return simulate(
+        SimulationConfig(seed=SEED, duration_seconds=2 * 86400, brands=brand, crisis_count=1, crisis_day=2)
+    )
+
+
 def test_sigkill_alerts_mid_stream_keeps_its_signals_and_duplicates_no_alert(
-    make_pipeline: PipelineFactory, kafka_bootstrap: str, sim: Simulation
+    make_pipeline: PipelineFactory, kafka_bootstrap: str, alerting_sim: Simulation
 ) -> None:
     p = make_pipeline(kafka_bootstrap)
     p.start()
-    run_with_fault(p, sim.events, sigkill_and_restart(p, "alerts"))
+    (crisis,) = alerting_sim.ground_truth.crises
+    lateness = timedelta(seconds=p.alerts.alert_allowed_lateness_seconds)
+    judged = datetime.fromisoformat(crisis.end.replace("Z", "+00:00")) + lateness + timedelta(minutes=15)
+    events = alerting_sim.events
+    cut = next(
+        i
+        for i, e in enumerate(events)
+        if datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00")) >= judged
+    )
+    # Through the crisis until its buckets are judged: the crisis alerts fire before the fault.
+    assert asyncio.run(produce_events(p.ingest, events[:cut])) == (cut, 0)
     drain(p)
-    assert_equals_ground_truth(p, sim)
-    # The restarted worker carried on from its changelog: every brand's signal state (counts, buckets,
-    # detector, exactly-once marks) is what one uninterrupted pass over the same input makes.
+    fired_before = {r[0] for r in q(p, "SELECT alert_id FROM alerts FINAL WHERE status = 'firing'")}
+    assert fired_before, "the crisis fired before the fault"
+
+    async def rest_with_a_kill() -> None:
+        rest = events[cut:]
+        producer = asyncio.create_task(produce_events(p.ingest, rest, rate=len(rest) / 10.0))
+        await asyncio.sleep(3.0)
+        assert not producer.done(), "the fault must land while events are being produced"
+        await sigkill_and_restart(p, "alerts")()
+        assert await producer == (len(rest), 0)
+
+    asyncio.run(rest_with_a_kill())
+    drain(p)
+    assert_equals_ground_truth(p, alerting_sim)
+    # The restarted worker carried on from its changelog: every signal state (counts, buckets, detector,
+    # exactly-once marks) is what one uninterrupted pass over the same input makes.
     expected_state, expected_alerts = replay_alert_engine(p)
-    assert len(expected_state) >= 10
+    assert len(expected_state) >= 5
     actual_state = worker_signal_state(p)
     assert actual_state == expected_state, state_diff(actual_state, expected_state)
-    # Each (alert, status) once in ClickHouse, exactly the alerts that pass makes. (Two simulated hours
-    # are too short for the detectors' warm-up, so this stream fires none; the Alertmanager test covers
-    # alerts that fire, and alert ids are deterministic, so a redelivery re-publishes the same ids.)
+    # The alerts: exactly those of the uninterrupted pass, each (alert id, status) once in ClickHouse.
+    statuses = Counter(status for _, status in expected_alerts)
+    assert statuses["firing"] >= 2 and statuses["resolved"] >= 2, expected_alerts
     rows = q(p, "SELECT alert_id, status FROM alerts FINAL")
-    assert len(rows) == len({(r[0], r[1]) for r in rows})
+    assert len(rows) == len({(r[0], r[1]) for r in rows}) == len(expected_alerts)
     assert {(r[0], r[1]) for r in rows} == expected_alerts
+    assert q(p, "SELECT uniqExact(alert_id) FROM alerts WHERE status = 'firing'") == [[statuses["firing"]]]
+    _, kinds = zip(*q(p, "SELECT brand_id, kind FROM alerts FINAL WHERE status = 'resolved'"), strict=True)
+    assert {"complaints", "negative_mentions"} <= set(kinds)
+
+    # Then a backfill of day one behind it all (the late-data scenario): every event is late for its
+    # brand's signals, counted in engage_alerts_late_events_total, and nothing pages.
+    day_one = [e for e in events if e["occurred_at"] < "2026-11-02"]
+    assert asyncio.run(produce_events(p.ingest, day_one)) == (len(day_one), 0)
+    drain(p)
+    assert late_events_total(p) == len(day_one)
+    assert {(r[0], r[1]) for r in q(p, "SELECT alert_id, status FROM alerts FINAL")} == expected_alerts
 
 
 # --------------------------------------------------------------------------------------------------

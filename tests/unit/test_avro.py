@@ -107,7 +107,7 @@ def test_round_trip_each_subject(subject: str) -> None:
     [
         ("social_event", 1),
         ("enriched_event", 8),
-        ("alert", 3),
+        ("alert", 9),
         ("post_virality", 5),
         ("follower_funnel", 6),
         ("brand_backlog", 7),
@@ -267,7 +267,7 @@ def test_message_of_another_subject_is_rejected() -> None:
     with pytest.raises(DecodeError) as info:
         codec("social_event").decode(data)
     assert info.value.reason == "wrong_subject"
-    assert info.value.schema_id == 3
+    assert info.value.schema_id == 8
 
 
 def test_decode_accepts_bytearray_and_memoryview() -> None:
@@ -393,7 +393,7 @@ def test_missing_registry_is_a_problem_not_a_crash(tmp_path: Path) -> None:
 # -- evolution -------------------------------------------------------------------------------------
 
 
-NEXT_ID = 9  # the id the next registered schema gets (highest in schemas/registry.json + 1)
+NEXT_ID = 10  # the id the next registered schema gets (highest in schemas/registry.json + 1)
 
 
 def test_v1_bytes_decode_with_v2_reader(tmp_path: Path) -> None:

@@ -313,3 +313,34 @@ def test_cli_rejects_unknown_brands_and_bad_start(tmp_path: Path) -> None:
     written = [orjson.loads(line) for line in Path(out).read_bytes().splitlines()]
     assert {e["brand_id"] for e in written} == {"cafe-lumi"}
     assert written[0]["occurred_at"].startswith("2027-03-01T09:00:")
+
+
+def test_crises_can_be_placed_on_a_chosen_day() -> None:
+    config = SimulationConfig(seed=6, duration_seconds=2 * 86400, crisis_count=2, crisis_day=2)
+    crises = simulate(config).ground_truth.crises
+    assert len(crises) == 2
+    day_two = datetime(2026, 11, 2, tzinfo=UTC)
+    for c in crises:
+        start = datetime.fromisoformat(c.start.replace("Z", "+00:00"))
+        end = datetime.fromisoformat(c.end.replace("Z", "+00:00"))
+        assert day_two < start < end < datetime(2026, 11, 3, tzinfo=UTC), c
+        assert c.crisis_events > 50
+    # Without a day, the same seed puts its crises anywhere (here: on day one, inside the warm-up).
+    anywhere = simulate(SimulationConfig(seed=6, duration_seconds=2 * 86400)).ground_truth.crises
+    assert any(c.start < "2026-11-02" for c in anywhere)
+    with pytest.raises(ValueError, match="crisis_day 3 is outside the run"):
+        SimulationConfig(duration_seconds=2 * 86400, crisis_day=3)
+
+
+def test_cli_places_crises(tmp_path: Path) -> None:
+    runner = CliRunner()
+    truth = tmp_path / "truth.json"
+    args = ["simulate", "--seed", "6", "--duration", "172800", "--out", str(tmp_path / "e.jsonl")]
+    result = runner.invoke(app, [*args, "--crises", "1", "--crisis-day", "2", "--ground-truth", str(truth)])
+    assert result.exit_code == 0, result.output
+    assert "crises 1" in result.output
+    (crisis,) = orjson.loads(truth.read_bytes())["crises"]
+    assert crisis["start"].startswith("2026-11-02")
+    bad = runner.invoke(app, [*args, "--crisis-day", "3"])
+    assert bad.exit_code != 0 and "--crisis-day" in bad.output
+    assert runner.invoke(app, [*args, "--crises", "-1"]).exit_code != 0
