@@ -161,6 +161,26 @@ class QueryLimits:
         }
 
 
+def _query_rows(
+    client: Client, sql: str, parameters: dict[str, Any] | None, settings: dict[str, Any] | None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """(column names, rows); an empty result keeps its column names.
+
+    The Native format sends no block for an empty result, so the driver has no names; asking
+    ``DESCRIBE (query)`` gets them. Statements that cannot be described (SHOW, EXISTS, …) keep none.
+    """
+    result = client.query(sql, parameters=parameters, settings=settings)
+    columns, rows = list(result.column_names), [tuple(r) for r in result.result_rows]
+    if columns or rows:
+        return columns, rows
+    body = sql.strip().rstrip(";")
+    try:
+        described = client.query(f"DESCRIBE TABLE ({body})", parameters=parameters, settings=settings)
+    except Exception:
+        return [], []
+    return [str(r[0]) for r in described.result_rows], []
+
+
 class QuerySession:
     """Ad-hoc read-only SQL on a ClickHouse session of its own, never the loader's.
 
@@ -217,8 +237,7 @@ class QuerySession:
         for one that failed."""
         self.check(sql)
         with self._lock:
-            result = self.client.query(sql, parameters=parameters, settings=self._per_query)
-            return list(result.column_names), [tuple(r) for r in result.result_rows]
+            return _query_rows(self.client, sql, parameters, self._per_query)
 
     def close(self) -> None:
         with self._lock:
@@ -251,28 +270,7 @@ class Database:
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """(column names, rows); an empty result keeps its column names (see :func:`_describe`)."""
         with self._lock:
-            result = self.client.query(sql, parameters=parameters, settings=settings)
-            columns, rows = list(result.column_names), [tuple(r) for r in result.result_rows]
-            if not columns and not rows:
-                columns = self._describe(sql, parameters, settings)
-            return columns, rows
-
-    def _describe(
-        self, sql: str, parameters: dict[str, Any] | None, settings: dict[str, Any] | None
-    ) -> list[str]:
-        """Column names of a query that returned no rows.
-
-        The Native format sends no block for an empty result, so the driver has no names; asking
-        ``DESCRIBE (query)`` gets them. Statements that cannot be described (SHOW, EXISTS, …) keep none.
-        """
-        body = sql.strip().rstrip(";")
-        try:
-            described = self.client.query(
-                f"DESCRIBE TABLE ({body})", parameters=parameters, settings=settings
-            )
-        except Exception:
-            return []
-        return [str(r[0]) for r in described.result_rows]
+            return _query_rows(self.client, sql, parameters, settings)
 
     def insert_columns(
         self,

@@ -267,7 +267,7 @@ def test_message_of_another_subject_is_rejected() -> None:
     with pytest.raises(DecodeError) as info:
         codec("social_event").decode(data)
     assert info.value.reason == "wrong_subject"
-    assert info.value.schema_id == 8
+    assert info.value.schema_id == 9
 
 
 def test_decode_accepts_bytearray_and_memoryview() -> None:
