@@ -240,14 +240,16 @@ def down() -> None:
 
 @app.command()
 def run(
-    n: Annotated[int, typer.Option(help="Demo events to replay.")] = 3000,
-    seed: Annotated[int, typer.Option(help="Demo seed.")] = 7,
+    days: Annotated[
+        int, typer.Option(min=2, help="Days of simulated traffic: history first, a crisis on the last day.")
+    ] = 2,
+    seed: Annotated[int, typer.Option(help="Scenario seed; same seed and days, same events.")] = 6,
     keep: Annotated[bool, typer.Option(help="Leave the stack running afterwards.")] = False,
 ) -> None:
-    """The demo end to end: start everything, replay the demo, wait until drained, summarise, stop."""
+    """The main job: start everything, replay the scenario, wait until loaded, show what it means, stop."""
     from services.common.settings import AlertsSettings, EnrichSettings, IngestSettings
     from services.drain import NotProcessed, wait_with_progress
-    from services.ingest.demo import demo_events
+    from services.ingest.demo import run_scenario
     from services.ingest.replay import replay_files
     from services.stack import (
         StackError,
@@ -260,7 +262,7 @@ def run(
         worker_pid,
         workers,
     )
-    from services.summary import print_summary, summarize
+    from services.summary import print_run_summary
 
     started = time.monotonic()
     broker = local_kafka()
@@ -278,20 +280,27 @@ def run(
         with console.status("waiting for workers to join their consumer groups..."):
             for worker in workers(enrich, alerts):
                 wait_healthy(worker)
-        events = demo_events(n=n, seed=seed)
-        demo_file = var_dir() / "demo" / f"demo_events_{seed}_{n}.jsonl"
-        write_jsonl(demo_file, events)
-        with console.status(f"replaying {len(events)} demo events..."):
-            result = asyncio.run(replay_files(IngestSettings(kafka_bootstrap=bootstrap), [demo_file]))
-        console.print(f"ingest: {result.accepted} accepted, {result.rejected} rejected")
-        console.print("waiting until every stage has processed and loaded the demo...")
-        wait_with_progress(console, timeout=300.0, settings=enrich)
-        summary = summarize(enrich.clickhouse_dsn, [e["event_id"] for e in events])
-        print_summary(console, summary)
+        scenario = run_scenario(seed=seed, days=days)
+        events = scenario.events
+        crisis = ", ".join(f"{c.brand_id} from {c.start}" for c in scenario.ground_truth.crises)
+        scenario_file = var_dir() / "demo" / f"scenario_{seed}_{days}d.jsonl"
+        write_jsonl(scenario_file, events)
+        console.print(
+            f"scenario: {len(events):,} events over {days} days of event time for "
+            f"{len({e['brand_id'] for e in events})} brands; crisis: {crisis} ({scenario_file})"
+        )
+        with console.status(f"replaying {len(events):,} events at full speed..."):
+            result = asyncio.run(replay_files(IngestSettings(kafka_bootstrap=bootstrap), [scenario_file]))
+        console.print(f"ingest: {result.accepted:,} accepted, {result.rejected:,} rejected")
+        console.print("waiting until every stage has processed and loaded them...")
+        wait_with_progress(console, timeout=600.0, settings=enrich)
+        summary = print_run_summary(
+            console, enrich.clickhouse_dsn, [e["event_id"] for e in events], var_dir() / "reports"
+        )
         ok = summary.loaded == summary.produced == result.accepted and summary.duplicates == 0
         console.print(
             ("[bold green]OK[/]" if ok else "[bold red]MISMATCH[/]")
-            + f": produced {summary.produced}, loaded {summary.loaded} distinct event_ids, "
+            + f": produced {summary.produced:,}, loaded {summary.loaded:,} distinct event_ids, "
             f"{summary.duplicates} duplicate rows; {time.monotonic() - started:.1f}s"
         )
     except (StackError, NotProcessed) as exc:

@@ -11,6 +11,7 @@ queries documented in ``docs/analysts.md`` (the same the report draws), through
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -61,34 +62,47 @@ class Summary:
     alerts: list[tuple[Any, ...]] = field(default_factory=list)
 
 
-def summarize(dsn: str, event_ids: list[str]) -> Summary:
-    """Counts for exactly the given event ids; ``rows`` counts with FINAL (after deduplication)."""
-    ids = {"ids": list(dict.fromkeys(event_ids))}
-    _, totals = run_query(
-        dsn,
-        "SELECT uniqExact(event_id), count(), countIf(language IN ('ko', 'en', 'other', 'none')) "
-        "FROM events FINAL WHERE event_id IN {ids:Array(String)}",
-        ids,
-    )
-    loaded, rows, with_language = (int(v) for v in totals[0])
-    _, breakdown = run_query(
-        dsn,
-        "SELECT platform, language, uniqExact(event_id) AS n FROM events FINAL "
-        "WHERE event_id IN {ids:Array(String)} GROUP BY platform, language ORDER BY platform, language",
-        ids,
-    )
+def summarize(dsn: str, event_ids: list[str], chunk: int = 10_000) -> Summary:
+    """Counts for exactly the given event ids; ``rows`` counts with FINAL (after deduplication).
+
+    The ids go in chunks (disjoint, so the counts add up), which keeps each request to the chDB owner's
+    /query well under its body limit however long the run.
+    """
+    unique = list(dict.fromkeys(event_ids))
+    loaded = rows = with_language = 0
+    by_key: Counter[tuple[str, str]] = Counter()
+    for start in range(0, len(unique), chunk):
+        ids = {"ids": unique[start : start + chunk]}
+        _, totals = run_query(
+            dsn,
+            "SELECT uniqExact(event_id), count(), countIf(language IN ('ko', 'en', 'other', 'none')) "
+            "FROM events FINAL WHERE event_id IN {ids:Array(String)}",
+            ids,
+        )
+        loaded, rows, with_language = (
+            a + int(b) for a, b in zip((loaded, rows, with_language), totals[0], strict=True)
+        )
+        _, part = run_query(
+            dsn,
+            "SELECT platform, language, uniqExact(event_id) AS n FROM events FINAL "
+            "WHERE event_id IN {ids:Array(String)} GROUP BY platform, language",
+            ids,
+        )
+        for platform, lang, n in part:
+            by_key[(str(platform), str(lang))] += int(n)
+    breakdown = [(p, lang, n) for (p, lang), n in sorted(by_key.items())]
     _, alerts = run_query(
         dsn,
         "SELECT brand_id, kind, severity, window_start, observed, expected FROM alerts FINAL "
         "WHERE status = 'firing' ORDER BY window_start, fired_at",
     )
     return Summary(
-        produced=len(ids["ids"]),
+        produced=len(unique),
         loaded=loaded,
         rows=rows,
         duplicates=rows - loaded,
         with_language=with_language,
-        by_platform_language=[(str(p), str(lang), int(n)) for p, lang, n in breakdown],
+        by_platform_language=breakdown,
         alerts=[tuple(a) for a in alerts],
     )
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.ingest.canonical import EVENT_TYPES
+
+if TYPE_CHECKING:
+    from services.ingest.simulator import Simulation
 
 DEMO_START = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 BRANDS = ("cafe-lumi", "hanbit-mobile", "nordpeak-outdoor")
@@ -169,3 +172,19 @@ def demo_events(
         )
     events.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
     return events
+
+
+def run_scenario(seed: int = 6, days: int = 2) -> Simulation:
+    """The scenario ``make run`` replays: ``days`` of simulated traffic for the three demo brands, with one
+    reputation crisis on the last day, after the alert detectors' day of warm-up.
+
+    Long enough in event time for the detectors to learn each brand's normal level first, short enough
+    to replay and process in about a minute on two cores. Same seed and days, same events.
+    """
+    from services.ingest.simulator import SimulationConfig, simulate
+
+    if days < 2:
+        raise ValueError("the scenario needs at least 2 days: one of history, then the crisis")
+    return simulate(
+        SimulationConfig(seed=seed, duration_seconds=days * 86400.0, crisis_count=1, crisis_day=days)
+    )
