@@ -96,3 +96,52 @@ def test_simulate_wait_on_a_non_default_local_port_loads_every_event(tmp_path: P
     assert {p.name for p in state.iterdir()} >= {"kafka", "clickhouse", "enrich", "alerts", "log", "run"}
     assert not (state / "clickhouse.owner").exists()
     assert not (tmp_path / "var").exists()
+
+
+def test_engage_run_pages_the_crisis_and_reports_every_brand(tmp_path: Path) -> None:
+    """The main job: the scenario's crisis raises alerts, and a report works for every brand afterwards."""
+    state = tmp_path / "state"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGAGE_")}
+    env |= {
+        "ENGAGE_VAR_DIR": str(state),
+        "ENGAGE_LOCAL_KAFKA_PORT": str(free_port()),
+        "ENGAGE_ENRICH_WEB_PORT": str(free_port()),
+        "ENGAGE_ALERTS_WEB_PORT": str(free_port()),
+    }
+
+    def engage(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.cli", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    run = engage("run", timeout=900)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    out = " ".join(run.stdout.split())  # rich wraps long lines
+    crisis_brand = SimulationConfig().brands[1].name  # the scenario's crisis falls on hanbit-mobile
+    assert "OK: produced 54,385, loaded 54,385 distinct event_ids, 0 duplicate rows" in out
+    assert f"{crisis_brand} (" in out and "Alert: surge of complaints (critical)" in out
+    assert "Alerts: none fired." in out  # a brand without a crisis is told so, not left out
+
+    # With the stack stopped, the CLI opens the chDB path itself.
+    alerts = engage(
+        "query", "SELECT count() AS n FROM alerts WHERE status = 'firing'", "-f", "json", timeout=120
+    )
+    assert alerts.returncode == 0, alerts.stderr
+    assert orjson.loads(alerts.stdout)[0]["n"] >= 1
+    brands = engage(
+        "query", "SELECT DISTINCT brand_id FROM events ORDER BY brand_id", "-f", "json", timeout=120
+    )
+    brand_ids = [r["brand_id"] for r in orjson.loads(brands.stdout)]
+    assert brand_ids == ["cafe-lumi", "hanbit-mobile", "nordpeak-outdoor"]
+    for brand in brand_ids:
+        report = engage(
+            "report", "--brand", brand, "--since", "7d", "--out", str(tmp_path / brand), timeout=300
+        )
+        assert report.returncode == 0, report.stdout + report.stderr
+        assert (tmp_path / brand / "report.html").stat().st_size > 10_000
+        assert (state / "reports" / brand / "report.html").exists()  # the run wrote one too
