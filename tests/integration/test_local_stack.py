@@ -73,7 +73,7 @@ def test_simulate_wait_on_a_non_default_local_port_loads_every_event(tmp_path: P
         sim = engage(
             "simulate", "--seed", "5", "--duration", "1200", "--wait", "--wait-timeout", "240", timeout=400
         )
-        assert sim.returncode == 0, sim.stdout + sim.stderr
+        assert sim.returncode == 0, sim.stdout + sim.stderr + _worker_dumps(state)
         assert "processed and loaded: every stage caught up" in sim.stderr
 
         expected = {e["event_id"] for e in simulate(SimulationConfig(seed=5, duration_seconds=1200)).events}
