@@ -42,10 +42,10 @@ from services.common.kafka import committed_offsets, ensure_topics
 from services.common.kafka_local import LocalKafka, free_port
 from services.common.keyed_state import Position
 from services.common.settings import CommonSettings
+from services.drain import NotProcessed, wait_processed
 from services.ingest.canonical import parse_event
 from services.ingest.cli_simulate import produce_events
 from services.ingest.simulator import DEFAULT_BRANDS, Simulation, SimulationConfig, simulate
-from services.stack import StackError, wait_drained
 from tests.integration.groundtruth_checks import (
     assert_equals_ground_truth,
     loaded_events,
@@ -99,8 +99,8 @@ def make_pipeline(
 
 def drain(p: Pipeline) -> None:
     try:
-        asyncio.run(wait_drained(p.enrich, p.alerts, timeout=DRAIN_TIMEOUT))
-    except StackError as exc:
+        asyncio.run(wait_processed(p.enrich, p.alerts, timeout=DRAIN_TIMEOUT))
+    except NotProcessed as exc:
         # A worker that is up but stuck: its own dump of where every task waits says why.
         for proc in p.procs.values():
             if proc.poll() is None:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from services.drain import wait_processed
 from services.ingest.cli_simulate import produce_events
 from services.ingest.simulator import Simulation, SimulationConfig, simulate
-from services.stack import wait_drained
 from tests.integration.groundtruth_checks import assert_equals_ground_truth
 from tests.integration.pipeline import Pipeline
 
@@ -43,5 +43,5 @@ def pipeline(
 def test_simulated_traffic_features_equal_ground_truth(pipeline: Pipeline, sim: Simulation) -> None:
     accepted, rejected = asyncio.run(produce_events(pipeline.ingest, sim.events))
     assert (accepted, rejected) == (len(sim.events), 0)
-    asyncio.run(wait_drained(pipeline.enrich, pipeline.alerts, timeout=300))
+    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, timeout=300))
     assert_equals_ground_truth(pipeline, sim)
