@@ -290,7 +290,9 @@ def run(
             f"{len({e['brand_id'] for e in events})} brands; crisis: {crisis} ({scenario_file})"
         )
         with console.status(f"replaying {len(events):,} events at full speed..."):
-            result = asyncio.run(replay_files(IngestSettings(kafka_bootstrap=bootstrap), [scenario_file]))
+            # The local demo may pseudonymise with the public development key unless a key is set.
+            ingest = IngestSettings(kafka_bootstrap=bootstrap, allow_development_key=True)
+            result = asyncio.run(replay_files(ingest, [scenario_file]))
         console.print(f"ingest: {result.accepted:,} accepted, {result.rejected:,} rejected")
         console.print("waiting until every stage has processed and loaded them...")
         wait_with_progress(console, timeout=600.0, settings=enrich)

@@ -25,7 +25,6 @@ from services.common.query import ensure_local_token
 from services.common.settings import REPO_ROOT, AlertsSettings, CommonSettings, EnrichSettings
 
 log = logging.getLogger(__name__)
-os.environ.setdefault("ENGAGE_ALLOW_DEVELOPMENT_KEY", "true")  # a local stack may use the public dev key
 
 
 class StackError(RuntimeError):
