@@ -224,9 +224,16 @@ class ComplaintModel:
             if not items:
                 continue
             pieces = [normalised[i][start:end] for i, start, end in items]
-            docs, ids, _ = sentiment.models[lang].featurise(pieces)
+            # A word or pair recurs across a batch ("the", "my order"); its hashed n-grams, and so
+            # their weight sum, do not depend on the other texts: featurise each distinct one once.
+            distinct: dict[str, int] = {}
+            inverse = np.fromiter(
+                (distinct.setdefault(piece, len(distinct)) for piece in pieces), np.int64, len(pieces)
+            )
+            docs, ids = sentiment.models[lang].hashed_features(list(distinct))
             ids = ids + EN_BUCKET_OFFSET if lang == "en" else ids
-            sums = np.bincount(docs, weights=self.weights[fold(ids, self.bits)], minlength=len(items))
+            weights = self.weights[fold(ids, self.bits)]
+            sums = np.bincount(docs, weights=weights, minlength=len(distinct))[inverse]
             text_of = np.array([i for i, _, _ in items], dtype=np.int64)
             values = sums * norm[text_of]
             # per text, only its strongest few spans can become reasons (overlaps drop some)

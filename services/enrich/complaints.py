@@ -539,21 +539,31 @@ class _Scanner:
 
     Equivalent to ``finditer`` over one alternation of all cues (``reference``), but fast: a Python
     ``re`` alternation tries every alternative at every position, so hundreds of cues cost tens of
-    microseconds per text. Here one character class finds the positions where some cue can start
-    (word starts for English cues), and only the few cues that can begin with the next two
-    characters are tried there. Cues whose start cannot be worked out are tried by first character;
-    if even that fails for one cue, the reference scan is used.
+    microseconds per text. Here two *finder* patterns locate, in C, the positions where some cue can
+    start, and only the few cues that can begin with the next two characters are tried there:
+
+    * word starts (English cues): a non-word character followed by the first two characters of
+      some cue (the text is scanned with a space in front, so the character before a candidate
+      sits where the candidate is in the text itself);
+    * anywhere (Korean cues, emoji, "as 요청"): one of their first characters, and for ASCII ones
+      the second character too (every "a" of an English text is no candidate).
+
+    Both patterns begin with a character class, so ``re`` skips in C to the characters that can
+    start a match instead of trying the pattern at every position. Cues whose start cannot be
+    worked out are tried by first character; if even that fails for one cue, the reference scan is
+    used.
     """
 
     def __init__(self, cues: Sequence[tuple[str, str]]) -> None:
         self.cues = tuple(cues)
-        self._finder: re.Pattern[str] | None = None
+        self._finders: tuple[tuple[re.Pattern[str], str], ...] = ()
         self._by_two: dict[str, re.Pattern[str]] = {}
         self._by_one: dict[str, re.Pattern[str]] = {}
         two: dict[str, list[int]] = {}
         one: dict[str, list[int]] = {}  # cues that fit any next character
-        word_start: set[str] = set()
-        anywhere: set[str] = set()
+        # first character -> the second ones (None: any), for cues at a word start / anywhere
+        word_start: dict[str, set[str] | None] = {}
+        anywhere: dict[str, set[str] | None] = {}
         for i, (_, regex) in enumerate(cues):
             found = _prefixes(regex, 2) or _prefixes(regex, 1)
             if found is None:
@@ -561,15 +571,27 @@ class _Scanner:
             heads, anchored = found
             for head in heads:
                 (two if len(head) == 2 else one).setdefault(head, []).append(i)
-                (word_start if anchored else anywhere).add(head[0])
+                # a word start before a non-word character follows a word character: no candidate
+                # for the word-start finder, so such (rare) cues count as starting anywhere
+                starts = word_start if anchored and _WORD_CHAR.match(head) else anywhere
+                if len(head) == 1:
+                    starts[head] = None
+                elif (seconds := starts.setdefault(head[0], set())) is not None:
+                    seconds.add(head[1])
         self._by_two = {k: self._compile(v + one.get(k[0], [])) for k, v in two.items()}
         self._by_one = {k: self._compile(v) for k, v in one.items()}
-        classes = []
+        finders = []
         if word_start:
-            classes.append(rf"\b[{_char_class(word_start)}]")
+            finders.append((re.compile(rf"\W(?={_heads(word_start)})"), " "))
         if anywhere:
-            classes.append(f"[{_char_class(anywhere)}]")
-        self._finder = re.compile("|".join(classes))
+            checks = [f"(?<=[{_char_class({ch for ch in anywhere if not ch.isascii()} or {chr(0)})}])"]
+            checks += [
+                f"(?<={re.escape(ch)})" + (f"(?=[{_char_class(sec)}])" if (sec := anywhere[ch]) else "")
+                for ch in sorted(anywhere)
+                if ch.isascii()
+            ]
+            finders.append((re.compile(f"[{_char_class(set(anywhere))}](?:{'|'.join(checks)})"), ""))
+        self._finders = tuple(finders)
 
     def _compile(self, indexes: list[int]) -> re.Pattern[str]:
         return re.compile(_alternation([self.cues[i] for i in sorted(set(indexes))]))
@@ -580,21 +602,27 @@ class _Scanner:
 
     @property
     def fast(self) -> bool:
-        return self._finder is not None
+        return bool(self._finders)
 
     def kinds(self, text: str) -> list[str]:
         """Kinds of the cues found in ``text`` (lower-cased), in text order."""
         return [kind for kind, _, _ in self.matches(text)]
 
+    def candidates(self, text: str) -> list[int]:
+        """Positions, in order, where some cue can start (a superset of where one does)."""
+        found = [m.start() for finder, pad in self._finders for m in finder.finditer(pad + text)]
+        if len(self._finders) > 1:
+            found.sort()
+        return found
+
     def matches(self, text: str) -> list[tuple[str, int, int]]:
         """(kind, start, end) of the cues found in ``text`` (lower-cased), in text order."""
-        if self._finder is None:
+        if not self._finders:
             return [(m.lastgroup or "", m.start(), m.end()) for m in self.reference.finditer(text)]
         found: list[tuple[str, int, int]] = []
         end = 0
         by_two, by_one = self._by_two, self._by_one
-        for candidate in self._finder.finditer(text):
-            pos = candidate.start()
+        for pos in self.candidates(text):
             if pos < end:
                 continue
             pattern = by_two.get(text[pos : pos + 2]) or by_one.get(text[pos])
@@ -604,8 +632,19 @@ class _Scanner:
         return found
 
 
+_WORD_CHAR = re.compile(r"\w")
+
+
 def _char_class(chars: set[str]) -> str:
     return "".join(re.escape(ch) for ch in sorted(chars))
+
+
+def _heads(starts: dict[str, set[str] | None]) -> str:
+    """``a(?=[bc])|d|...``: each first character, then (not consumed) one of its second ones."""
+    return "|".join(
+        re.escape(ch) + (f"(?=[{_char_class(seconds)}])" if (seconds := starts[ch]) is not None else "")
+        for ch in sorted(starts)
+    )
 
 
 # English texts skip the Korean lexicon; Korean texts keep the English one (code-mixing: "앱 login
