@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,19 +36,28 @@ import numpy as np
 import numpy.typing as npt
 
 from services.enrich import complaints as rules
-from services.enrich.sentiment import EN_BUCKET_OFFSET, MODEL_DIR, SentimentModel, TextAnalysis, load_model
+from services.enrich.sentiment import (
+    EN_BUCKET_OFFSET,
+    MODEL_DIR,
+    LinearTextModel,
+    SentimentModel,
+    TextAnalysis,
+    load_model,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MAX_REASONS = 3
+PIECE_CACHE_SIZE = 200_000  # reason pieces whose weight sums are kept (a few tens of MB at most)
 REASON_MIN_SHARE = 0.25  # a reason must carry at least this share of the strongest one's contribution
 NEGATIVE_TONE = "negative tone"
 # dense columns, in order; the cue columns are capped counts of the rule lexicon's matches
 CUE_COLUMNS = ("strong", "weak", "neg", "res", "sarc", "lol", "target", "address")
 DENSE_COLUMNS = (*CUE_COLUMNS, "score", "negative_score", "korean")
 _CUE_CAP = 3.0
+_CUE_INDEX = {kind: k for k, kind in enumerate(CUE_COLUMNS)}
 _EN_WORD = re.compile(r"[a-z0-9'\u00c0-\u024f]+")
 _KO_WORD = re.compile(r"[^\s.,!?~\"'()\[\]]+")
 
@@ -87,19 +97,23 @@ def dense_features(
     normalised: Sequence[str], scores: Sequence[float], routed: Sequence[str]
 ) -> tuple[FloatArray, list[list[tuple[str, int, int]]]]:
     """``(n, len(DENSE_COLUMNS))`` dense columns and each text's cue matches (for the reasons)."""
-    out = np.zeros((len(normalised), len(DENSE_COLUMNS)))
+    rows: list[list[float]] = []  # built as lists: item-wise numpy writes cost more than the scan
     all_matches = []
-    for i, (t, score, lang) in enumerate(zip(normalised, scores, routed, strict=True)):
+    address = rules._ADDRESS
+    for t, score, lang in zip(normalised, scores, routed, strict=True):
         found = cue_matches(t, lang) if t else []
         all_matches.append(found)
+        row = [0.0] * len(DENSE_COLUMNS)
         for kind, _, _ in found:
-            out[i, CUE_COLUMNS.index(kind)] += 1.0
+            row[_CUE_INDEX[kind]] += 1.0
         target = rules._TARGET_EN if lang == "en" else rules._TARGET_ALL
-        out[i, 6] = target.search(t) is not None
-        out[i, 7] = rules._ADDRESS.search(t) is not None
-        out[i, 8] = score
-        out[i, 9] = max(-score, 0.0)
-        out[i, 10] = lang == "ko"
+        row[6] = float(target.search(t) is not None)
+        row[7] = float(address.search(t) is not None)
+        row[8] = score
+        row[9] = max(-score, 0.0)
+        row[10] = float(lang == "ko")
+        rows.append(row)
+    out = np.array(rows, dtype=np.float64).reshape(len(normalised), len(DENSE_COLUMNS))
     np.minimum(out[:, :6], _CUE_CAP, out=out[:, :6])
     return out, all_matches
 
@@ -117,6 +131,35 @@ class ComplaintModel:
         self.dense_weights = np.asarray(config["dense_weights"], dtype=np.float64)
         self.bias = float(config["bias"])
         self.threshold = float(config["threshold"])  # on the decision value (log-odds)
+        self._pieces: weakref.WeakKeyDictionary[LinearTextModel, dict[str, float]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _piece_sums(self, model: LinearTextModel, lang: str, pieces: list[str]) -> list[float]:
+        """Per piece (a word, word pair or eojeol of a flagged text), the sum of this model's weights
+        over the sentiment model's hashed n-grams of the piece alone.
+
+        A piece's sum depends on nothing else, so it is kept (per sentiment model, up to
+        ``PIECE_CACHE_SIZE`` pieces, then the cache starts over): words recur across batches.
+        """
+        cache = self._pieces.setdefault(model, {})
+        known = [cache.get(piece) for piece in pieces]
+        new = [piece for piece, value in zip(pieces, known, strict=True) if value is None]
+        fresh: list[float] = []
+        if new:
+            docs, ids = model.hashed_features(new)
+            ids = ids + EN_BUCKET_OFFSET if lang == "en" else ids
+            weights = self.weights[fold(ids, self.bits)]
+            fresh = np.bincount(docs, weights=weights, minlength=len(new)).tolist()
+            if len(cache) + len(new) > PIECE_CACHE_SIZE:
+                cache.clear()
+            cache.update(zip(new, fresh, strict=True))
+        computed = iter(fresh)
+        return [next(computed) if value is None else value for value in known]
+
+    def forget_pieces(self) -> None:
+        """Empty the piece cache (benchmarks measure from a cold start)."""
+        self._pieces.clear()
 
     def hashed_scores(self, analysis: TextAnalysis, n: int) -> FloatArray:
         w = self.weights[fold(analysis.ids, self.bits)]
@@ -230,10 +273,7 @@ class ComplaintModel:
             inverse = np.fromiter(
                 (distinct.setdefault(piece, len(distinct)) for piece in pieces), np.int64, len(pieces)
             )
-            docs, ids = sentiment.models[lang].hashed_features(list(distinct))
-            ids = ids + EN_BUCKET_OFFSET if lang == "en" else ids
-            weights = self.weights[fold(ids, self.bits)]
-            sums = np.bincount(docs, weights=weights, minlength=len(distinct))[inverse]
+            sums = np.array(self._piece_sums(sentiment.models[lang], lang, list(distinct)))[inverse]
             text_of = np.array([i for i, _, _ in items], dtype=np.int64)
             values = sums * norm[text_of]
             # per text, only its strongest few spans can become reasons (overlaps drop some)

@@ -432,7 +432,7 @@ _KO_TARGET = (
 )
 
 # Who a post or share talks to: an @handle, the second person, or a Korean request/imperative form.
-_ADDRESS = re.compile(
+_ADDRESS_REFERENCE = (
     r"@\w|\b(?:you|your|you'?re|u|ur|y'?all|guys)\b|고객센터|당신|너네|니네|(?:해|하|줘|드|주)세요|바랍니다"
 )
 
@@ -562,27 +562,30 @@ class _Scanner:
         two: dict[str, list[int]] = {}
         one: dict[str, list[int]] = {}  # cues that fit any next character
         # first character -> the second ones (None: any), for cues at a word start / anywhere
-        word_start: dict[str, set[str] | None] = {}
+        word_start: set[str] = set()  # up to three first characters of cues at a word start
         anywhere: dict[str, set[str] | None] = {}
         for i, (_, regex) in enumerate(cues):
             found = _prefixes(regex, 2) or _prefixes(regex, 1)
             if found is None:
                 return  # the reference scan it is
             heads, anchored = found
+            longer = (_prefixes(regex, 3) or found)[0] if anchored else heads
             for head in heads:
                 (two if len(head) == 2 else one).setdefault(head, []).append(i)
                 # a word start before a non-word character follows a word character: no candidate
                 # for the word-start finder, so such (rare) cues count as starting anywhere
-                starts = word_start if anchored and _WORD_CHAR.match(head) else anywhere
+                if anchored and _WORD_CHAR.match(head):
+                    word_start.update(h for h in longer if h[0] == head[0])
+                    continue
                 if len(head) == 1:
-                    starts[head] = None
-                elif (seconds := starts.setdefault(head[0], set())) is not None:
+                    anywhere[head] = None
+                elif (seconds := anywhere.setdefault(head[0], set())) is not None:
                     seconds.add(head[1])
         self._by_two = {k: self._compile(v + one.get(k[0], [])) for k, v in two.items()}
         self._by_one = {k: self._compile(v) for k, v in one.items()}
         finders = []
         if word_start:
-            finders.append((re.compile(rf"\W(?={_heads(word_start)})"), " "))
+            finders.append((re.compile(rf"\W(?={_trie(word_start)})"), " "))
         if anywhere:
             checks = [f"(?<=[{_char_class({ch for ch in anywhere if not ch.isascii()} or {chr(0)})}])"]
             checks += [
@@ -639,6 +642,20 @@ def _char_class(chars: set[str]) -> str:
     return "".join(re.escape(ch) for ch in sorted(chars))
 
 
+def _trie(heads: set[str]) -> str:
+    """An alternation that matches where one of ``heads`` begins, as a trie (``t(?:h[ar]|o)|u``):
+    each level begins with a literal or a class, which ``re`` rejects at once."""
+    if "" in heads:
+        return ""  # a whole head has matched; anything may follow
+    rests: dict[str, set[str]] = {}
+    for head in heads:
+        rests.setdefault(head[0], set()).add(head[1:])
+    ends = {ch for ch, rest in rests.items() if "" in rest}
+    parts = [f"[{_char_class(ends)}]"] if ends else []
+    parts += [f"{re.escape(ch)}(?:{_trie(rest)})" for ch, rest in sorted(rests.items()) if ch not in ends]
+    return "|".join(parts)
+
+
 def _heads(starts: dict[str, set[str] | None]) -> str:
     """``a(?=[bc])|d|...``: each first character, then (not consumed) one of its second ones."""
     return "|".join(
@@ -651,8 +668,38 @@ def _heads(starts: dict[str, set[str] | None]) -> str:
 # error", "refund 해주세요"); "other" gets both, so a misdetected language still finds its cues.
 _SCAN_EN = _Scanner(_cues(english=True, korean=False))
 _SCAN_ALL = _Scanner(_cues(english=True, korean=True))
-_TARGET_EN = re.compile(_EN_TARGET)
-_TARGET_ALL = re.compile(_EN_TARGET + "|" + _KO_TARGET)
+
+
+def _whole_words(words: Sequence[str]) -> str:
+    """``\\b(?:w1|w2|...)\\b`` for presence tests, written so that ``re`` can skip to candidates.
+
+    Each word (a regex that begins with a letter) becomes ``x(?<=\\bx)(?:rest|...)\\b`` grouped by
+    its first letter ``x``: every alternative of a pattern built from these and from Korean words
+    then begins with a literal, so a search jumps to those characters in C instead of trying
+    ``\\b`` at every position. It finds a match exactly where the plain form does.
+    """
+    rests: dict[str, list[str]] = {}
+    for word in words:
+        rests.setdefault(word[0], []).append(word[1:])
+    return "|".join(
+        rf"{re.escape(ch)}(?<=\b{re.escape(ch)})(?:{'|'.join(rest)})\b" for ch, rest in rests.items()
+    )
+
+
+# Who a post or share talks to, and whether a text names something on the brand side: only ever
+# tested for presence (``search(...) is not None``), in the literal-first form of the reference.
+_YOU = ("you", "your", "you'?re", "u", "ur", "y'?all", "guys")
+_EN_TARGET_WORDS = (
+    *_YOU,
+    *("customer (?:service|support)", "support", "service", "staff", "barista", "cashier", "agent"),
+    *("manager", "store", "branch", "app", "website", "site", "order", "delivery", "package", "parcel"),
+    *("flight", "airline", "booking", "bill", "plan", "account", "refund", "product", "game", "server"),
+    *("servers", "update", "patch", "team"),
+)
+_KO_REQUEST = "해세요|하세요|줘세요|드세요|주세요|바랍니다"
+_ADDRESS = re.compile(rf"@\w|{_whole_words(_YOU)}|고객센터|당신|너네|니네|{_KO_REQUEST}")
+_TARGET_EN = re.compile(rf"@\w|{_whole_words(_EN_TARGET_WORDS)}")
+_TARGET_ALL = re.compile(rf"{_TARGET_EN.pattern}|{_KO_TARGET}")
 
 
 def _normalise(text: str) -> str:

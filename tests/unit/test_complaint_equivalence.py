@@ -1,5 +1,6 @@
 """Speed work on the complaint pass must not change one output.
 
+* the literal-first address and target patterns against the plain ones they replace (presence);
 * the cue scanner against its oracle, ``finditer`` over one alternation of all cues (every match's
   kind, start and end, for the English, Korean and combined lexicons);
 * the learned flag and its reasons against a golden file written by the implementation before the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,25 @@ def test_scanner_finds_exactly_what_one_alternation_finds(lexicon: str, rows) ->
         assert set(scanner.candidates(text)) >= {start for _, start, _ in expected}, text
         found += len(expected)
     assert found > len(texts) // 4  # the texts do exercise the lexicon
+
+
+PRESENCE = {
+    "address": (rules._ADDRESS, rules._ADDRESS_REFERENCE),
+    "target_en": (rules._TARGET_EN, rules._EN_TARGET),
+    "target_all": (rules._TARGET_ALL, rules._EN_TARGET + "|" + rules._KO_TARGET),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRESENCE))
+def test_literal_first_patterns_find_a_match_where_the_plain_ones_do(name: str, rows) -> None:
+    fast, plain = PRESENCE[name][0], re.compile(PRESENCE[name][1])
+    texts = [*EDGE_CASES, "u", "ur app", "your", "youre", "y'all", "yall", "guy", "you're", "youth", "menu"]
+    texts += [t for t, _, _ in rows]
+    hits = 0
+    for text in map(rules._normalise, texts):
+        assert (fast.search(text) is None) == (plain.search(text) is None), text
+        hits += plain.search(text) is not None
+    assert 100 < hits < len(texts) - 100  # both outcomes are exercised
 
 
 def test_golden_file_describes_this_corpus(rows) -> None:
