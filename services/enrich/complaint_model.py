@@ -64,8 +64,11 @@ _KO_WORD = re.compile(r"[^\s.,!?~\"'()\[\]]+")
 
 def fold(ids: IntArray, bits: int) -> IntArray:
     """Sentiment feature buckets (Korean and offset English ones) -> the complaint model's 2^bits."""
-    mixed = (ids.astype(np.uint64) + np.uint64(1)) * _GOLDEN
-    return (mixed >> np.uint64(64 - bits)).astype(np.int64)
+    mixed = ids.astype(np.uint64)  # a copy, then worked on in place (these arrays are long)
+    mixed += np.uint64(1)
+    mixed *= _GOLDEN
+    mixed >>= np.uint64(64 - bits)
+    return mixed.view(np.int64)  # < 2^bits: the same values
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ class ComplaintResult:
     reasons: tuple[str, ...]
 
 
+_NOT_FLAGGED = ComplaintResult(False, ())
 _SCAN_KO = rules._Scanner(rules._cues(english=False, korean=True))
 _ASCII_ALNUM = re.compile(r"[a-z0-9]")
 
@@ -204,7 +208,8 @@ class ComplaintModel:
         ceiling = float(np.maximum(self.dense_weights[: len(CUE_COLUMNS)], 0.0) @ caps)
         if not self.skip_hopeless_scans:
             ceiling = np.inf
-        scan = [i for i in range(n) if eligible[i] and partial[i] + ceiling >= self.threshold]
+        reach = (partial + ceiling >= self.threshold).tolist()
+        scan = [i for i in range(n) if eligible[i] and reach[i]]
         matches: dict[int, list[tuple[str, int, int]]] = {}
         if scan:
             found, found_matches = dense_features(
@@ -218,7 +223,7 @@ class ComplaintModel:
             for i in scan
             if z[i] >= self.threshold and (event_types[i] in rules.DIRECTED_EVENT_TYPES or dense[i, 7] > 0)
         ]
-        results = [ComplaintResult(False, ()) for _ in range(n)]
+        results = [_NOT_FLAGGED] * n  # immutable, so one shared instance
         if flagged:
             reasons = self.explain(
                 [normalised[i] for i in flagged],

@@ -587,7 +587,15 @@ class _Scanner:
         if word_start:
             finders.append((re.compile(rf"\W(?={_trie(word_start)})"), " "))
         if anywhere:
-            checks = [f"(?<=[{_char_class({ch for ch in anywhere if not ch.isascii()} or {chr(0)})}])"]
+            # Korean and emoji first characters: one class, then (for those that start two-character
+            # heads) a second character that some head has; ASCII ones: their own second characters
+            wide = {ch for ch in anywhere if not ch.isascii()}
+            alone = {ch for ch in wide if anywhere[ch] is None}
+            paired = wide - alone
+            seconds = set().union(*(anywhere[ch] or set() for ch in paired))
+            checks = [f"(?<=[{_char_class(alone)}])"] if alone else []
+            if paired:
+                checks.append(f"(?<=[{_char_class(paired)}])(?=[{_char_class(seconds)}])")
             checks += [
                 f"(?<={re.escape(ch)})" + (f"(?=[{_char_class(sec)}])" if (sec := anywhere[ch]) else "")
                 for ch in sorted(anywhere)
