@@ -254,40 +254,47 @@ class ComplaintModel:
         candidates under a quarter of the strongest one's contribution are not reasons.
         """
         candidates: list[list[tuple[float, int, int, str]]] = [[] for _ in normalised]
-        spans: dict[str, list[tuple[int, int, int]]] = {"ko": [], "en": []}
+        # every word (and English word pair) of every text, per language, as parallel lists: for
+        # each word, the word, then the pair it starts
+        spans: dict[str, tuple[list[int], list[int], list[int], list[str]]] = {
+            lang: ([], [], [], []) for lang in ("ko", "en")
+        }
+        cue_weight = {kind: float(self.dense_weights[_CUE_INDEX[kind]]) for kind in ("strong", "weak")}
         for i, (text, lang) in enumerate(zip(normalised, routed, strict=True)):
             for kind, start, end in matches[i]:
-                if kind in ("strong", "weak"):
-                    w = self.dense_weights[CUE_COLUMNS.index(kind)]
-                    candidates[i].append((float(w), start, end, text[start:end].strip()))
-            words = [(m.start(), m.end()) for m in (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)]
-            for k, (start, end) in enumerate(words):
-                spans[lang].append((i, start, end))
-                if k + 1 < len(words) and lang == "en":
-                    spans[lang].append((i, start, words[k + 1][1]))
+                if kind in cue_weight:
+                    candidates[i].append((cue_weight[kind], start, end, text[start:end].strip()))
+            words = [m.span() for m in (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)]
+            if lang == "en" and len(words) > 1:
+                ends = [end for _, end in words[1:]]
+                starts = [words[k // 2][0] for k in range(2 * len(words) - 1)]
+                stops = [words[k // 2][1] if k % 2 == 0 else ends[k // 2] for k in range(2 * len(words) - 1)]
+            else:
+                starts, stops = [start for start, _ in words], [end for _, end in words]
+            of_text, all_starts, all_stops, pieces = spans[lang]
+            of_text += [i] * len(starts)
+            all_starts += starts
+            all_stops += stops
+            pieces += [text[start:end] for start, end in zip(starts, stops, strict=True)]
             tone = dense[i, 8] * self.dense_weights[8] + dense[i, 9] * self.dense_weights[9]
             if tone > 0 and dense[i, 8] < 0:
                 candidates[i].append((float(tone), -1, -1, NEGATIVE_TONE))
-        for lang, items in spans.items():
-            if not items:
+        for lang, (of_text, all_starts, all_stops, pieces) in spans.items():
+            if not pieces:
                 continue
-            pieces = [normalised[i][start:end] for i, start, end in items]
             # A word or pair recurs across a batch ("the", "my order"); its hashed n-grams, and so
             # their weight sum, do not depend on the other texts: featurise each distinct one once.
             distinct: dict[str, int] = {}
-            inverse = np.fromiter(
-                (distinct.setdefault(piece, len(distinct)) for piece in pieces), np.int64, len(pieces)
-            )
+            inverse = [distinct.setdefault(piece, len(distinct)) for piece in pieces]
             sums = np.array(self._piece_sums(sentiment.models[lang], lang, list(distinct)))[inverse]
-            text_of = np.array([i for i, _, _ in items], dtype=np.int64)
+            text_of = np.array(of_text, dtype=np.int64)
             values = sums * norm[text_of]
             # per text, only its strongest few spans can become reasons (overlaps drop some)
             order = np.lexsort((-values, text_of))
             first = np.searchsorted(text_of[order], text_of[order], side="left")
             rank = np.arange(len(order)) - first
             for k in order[rank < 3 * MAX_REASONS].tolist():
-                i, start, end = items[k]
-                candidates[i].append((float(values[k]), start, end, pieces[k]))
+                candidates[of_text[k]].append((float(values[k]), all_starts[k], all_stops[k], pieces[k]))
         out = []
         for cands in candidates:
             chosen: list[tuple[int, int]] = []
