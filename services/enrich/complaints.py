@@ -557,10 +557,13 @@ class _Scanner:
     def __init__(self, cues: Sequence[tuple[str, str]]) -> None:
         self.cues = tuple(cues)
         self._finders: tuple[tuple[re.Pattern[str], str], ...] = ()
+        # the cues that can begin with the next three / two / one characters (one pattern each)
+        self._by_three: dict[str, re.Pattern[str]] = {}
         self._by_two: dict[str, re.Pattern[str]] = {}
         self._by_one: dict[str, re.Pattern[str]] = {}
-        two: dict[str, list[int]] = {}
-        one: dict[str, list[int]] = {}  # cues that fit any next character
+        # cues by their first three characters (shorter: the whole match, or all that could be
+        # worked out; either way a prefix of the text where the cue matches)
+        by_head: dict[str, list[int]] = {}
         # first character -> the second ones (None: any), for cues at a word start / anywhere
         word_start: set[str] = set()  # up to three first characters of cues at a word start
         anywhere: dict[str, set[str] | None] = {}
@@ -569,9 +572,10 @@ class _Scanner:
             if found is None:
                 return  # the reference scan it is
             heads, anchored = found
-            longer = (_prefixes(regex, 3) or found)[0] if anchored else heads
+            longer = (_prefixes(regex, 3) or found)[0]
+            for head in longer:
+                by_head.setdefault(head, []).append(i)
             for head in heads:
-                (two if len(head) == 2 else one).setdefault(head, []).append(i)
                 # a word start before a non-word character follows a word character: no candidate
                 # for the word-start finder, so such (rare) cues count as starting anywhere
                 if anchored and _WORD_CHAR.match(head):
@@ -581,8 +585,17 @@ class _Scanner:
                     anywhere[head] = None
                 elif (seconds := anywhere.setdefault(head[0], set())) is not None:
                     seconds.add(head[1])
-        self._by_two = {k: self._compile(v + one.get(k[0], [])) for k, v in two.items()}
-        self._by_one = {k: self._compile(v) for k, v in one.items()}
+        patterns: dict[tuple[int, ...], re.Pattern[str]] = {}
+
+        def dispatch(*keys: str) -> re.Pattern[str]:
+            indexes = tuple(sorted({i for key in keys for i in by_head.get(key, ())}))
+            if indexes not in patterns:
+                patterns[indexes] = self._compile(list(indexes))
+            return patterns[indexes]
+
+        self._by_three = {k: dispatch(k, k[:2], k[0]) for k in by_head if len(k) == 3}
+        self._by_two = {k: dispatch(k, k[0]) for k in by_head if len(k) == 2}
+        self._by_one = {k: dispatch(k) for k in by_head if len(k) == 1}
         finders = []
         if word_start:
             finders.append((re.compile(rf"\W(?={_trie(word_start)})"), " "))
@@ -632,11 +645,13 @@ class _Scanner:
             return [(m.lastgroup or "", m.start(), m.end()) for m in self.reference.finditer(text)]
         found: list[tuple[str, int, int]] = []
         end = 0
-        by_two, by_one = self._by_two, self._by_one
+        by_three, by_two, by_one = self._by_three, self._by_two, self._by_one
         for pos in self.candidates(text):
             if pos < end:
                 continue
-            pattern = by_two.get(text[pos : pos + 2]) or by_one.get(text[pos])
+            pattern = (
+                by_three.get(text[pos : pos + 3]) or by_two.get(text[pos : pos + 2]) or by_one.get(text[pos])
+            )
             if pattern is not None and (m := pattern.match(text, pos)) is not None:
                 found.append((m.lastgroup or "", pos, m.end()))
                 end = m.end()
