@@ -540,18 +540,20 @@ class _Scanner:
     Equivalent to ``finditer`` over one alternation of all cues (``reference``), but fast: a Python
     ``re`` alternation tries every alternative at every position, so hundreds of cues cost tens of
     microseconds per text. Here two *finder* patterns locate, in C, the positions where some cue can
-    start, and only the few cues that can begin with the next two characters are tried there:
+    start, and only the few cues that can begin with the next three (else two, else one) characters
+    are tried there:
 
-    * word starts (English cues): a non-word character followed by the first two characters of
-      some cue (the text is scanned with a space in front, so the character before a candidate
-      sits where the candidate is in the text itself);
-    * anywhere (Korean cues, emoji, "as 요청"): one of their first characters, and for ASCII ones
-      the second character too (every "a" of an English text is no candidate).
+    * word starts (English cues): a non-word character followed by the first three characters of
+      some cue, as a trie (the text is scanned with a space in front, so the character before a
+      candidate sits where the candidate is in the text itself);
+    * anywhere (Korean cues, emoji, "as 요청"): one of their first characters followed by a possible
+      second one (for ASCII ones, their own second characters: every "a" of an English text is no
+      candidate).
 
     Both patterns begin with a character class, so ``re`` skips in C to the characters that can
     start a match instead of trying the pattern at every position. Cues whose start cannot be
     worked out are tried by first character; if even that fails for one cue, the reference scan is
-    used.
+    used. ``tests/unit/test_complaint_equivalence.py`` holds it to the reference.
     """
 
     def __init__(self, cues: Sequence[tuple[str, str]]) -> None:
@@ -564,9 +566,8 @@ class _Scanner:
         # cues by their first three characters (shorter: the whole match, or all that could be
         # worked out; either way a prefix of the text where the cue matches)
         by_head: dict[str, list[int]] = {}
-        # first character -> the second ones (None: any), for cues at a word start / anywhere
         word_start: set[str] = set()  # up to three first characters of cues at a word start
-        anywhere: dict[str, set[str] | None] = {}
+        anywhere: dict[str, set[str] | None] = {}  # other cues: first -> second characters (None: any)
         for i, (_, regex) in enumerate(cues):
             found = _prefixes(regex, 2) or _prefixes(regex, 1)
             if found is None:
@@ -677,14 +678,6 @@ def _trie(heads: set[str]) -> str:
     parts = [f"[{_char_class(ends)}]"] if ends else []
     parts += [f"{re.escape(ch)}(?:{_trie(rest)})" for ch, rest in sorted(rests.items()) if ch not in ends]
     return "|".join(parts)
-
-
-def _heads(starts: dict[str, set[str] | None]) -> str:
-    """``a(?=[bc])|d|...``: each first character, then (not consumed) one of its second ones."""
-    return "|".join(
-        re.escape(ch) + (f"(?=[{_char_class(seconds)}])" if (seconds := starts[ch]) is not None else "")
-        for ch in sorted(starts)
-    )
 
 
 # English texts skip the Korean lexicon; Korean texts keep the English one (code-mixing: "앱 login
