@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,27 +36,39 @@ import numpy as np
 import numpy.typing as npt
 
 from services.enrich import complaints as rules
-from services.enrich.sentiment import EN_BUCKET_OFFSET, MODEL_DIR, SentimentModel, TextAnalysis, load_model
+from services.enrich.sentiment import (
+    EN_BUCKET_OFFSET,
+    MODEL_DIR,
+    LinearTextModel,
+    SentimentModel,
+    TextAnalysis,
+    load_model,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MAX_REASONS = 3
+PIECE_CACHE_SIZE = 200_000  # reason pieces whose weight sums are kept (a few tens of MB at most)
 REASON_MIN_SHARE = 0.25  # a reason must carry at least this share of the strongest one's contribution
 NEGATIVE_TONE = "negative tone"
 # dense columns, in order; the cue columns are capped counts of the rule lexicon's matches
 CUE_COLUMNS = ("strong", "weak", "neg", "res", "sarc", "lol", "target", "address")
 DENSE_COLUMNS = (*CUE_COLUMNS, "score", "negative_score", "korean")
 _CUE_CAP = 3.0
+_CUE_INDEX = {kind: k for k, kind in enumerate(CUE_COLUMNS)}
 _EN_WORD = re.compile(r"[a-z0-9'\u00c0-\u024f]+")
 _KO_WORD = re.compile(r"[^\s.,!?~\"'()\[\]]+")
 
 
 def fold(ids: IntArray, bits: int) -> IntArray:
     """Sentiment feature buckets (Korean and offset English ones) -> the complaint model's 2^bits."""
-    mixed = (ids.astype(np.uint64) + np.uint64(1)) * _GOLDEN
-    return (mixed >> np.uint64(64 - bits)).astype(np.int64)
+    mixed = ids.astype(np.uint64)  # a copy, then worked on in place (these arrays are long)
+    mixed += np.uint64(1)
+    mixed *= _GOLDEN
+    mixed >>= np.uint64(64 - bits)
+    return mixed.view(np.int64)  # < 2^bits: the same values
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +79,7 @@ class ComplaintResult:
     reasons: tuple[str, ...]
 
 
+_NOT_FLAGGED = ComplaintResult(False, ())
 _SCAN_KO = rules._Scanner(rules._cues(english=False, korean=True))
 _ASCII_ALNUM = re.compile(r"[a-z0-9]")
 
@@ -87,19 +101,23 @@ def dense_features(
     normalised: Sequence[str], scores: Sequence[float], routed: Sequence[str]
 ) -> tuple[FloatArray, list[list[tuple[str, int, int]]]]:
     """``(n, len(DENSE_COLUMNS))`` dense columns and each text's cue matches (for the reasons)."""
-    out = np.zeros((len(normalised), len(DENSE_COLUMNS)))
+    rows: list[list[float]] = []  # built as lists: item-wise numpy writes cost more than the scan
     all_matches = []
-    for i, (t, score, lang) in enumerate(zip(normalised, scores, routed, strict=True)):
+    address = rules._ADDRESS
+    for t, score, lang in zip(normalised, scores, routed, strict=True):
         found = cue_matches(t, lang) if t else []
         all_matches.append(found)
+        row = [0.0] * len(DENSE_COLUMNS)
         for kind, _, _ in found:
-            out[i, CUE_COLUMNS.index(kind)] += 1.0
+            row[_CUE_INDEX[kind]] += 1.0
         target = rules._TARGET_EN if lang == "en" else rules._TARGET_ALL
-        out[i, 6] = target.search(t) is not None
-        out[i, 7] = rules._ADDRESS.search(t) is not None
-        out[i, 8] = score
-        out[i, 9] = max(-score, 0.0)
-        out[i, 10] = lang == "ko"
+        row[6] = float(target.search(t) is not None)
+        row[7] = float(address.search(t) is not None)
+        row[8] = score
+        row[9] = max(-score, 0.0)
+        row[10] = float(lang == "ko")
+        rows.append(row)
+    out = np.array(rows, dtype=np.float64).reshape(len(normalised), len(DENSE_COLUMNS))
     np.minimum(out[:, :6], _CUE_CAP, out=out[:, :6])
     return out, all_matches
 
@@ -117,6 +135,35 @@ class ComplaintModel:
         self.dense_weights = np.asarray(config["dense_weights"], dtype=np.float64)
         self.bias = float(config["bias"])
         self.threshold = float(config["threshold"])  # on the decision value (log-odds)
+        self._pieces: weakref.WeakKeyDictionary[LinearTextModel, dict[str, float]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _piece_sums(self, model: LinearTextModel, lang: str, pieces: list[str]) -> list[float]:
+        """Per piece (a word, word pair or eojeol of a flagged text), the sum of this model's weights
+        over the sentiment model's hashed n-grams of the piece alone.
+
+        A piece's sum depends on nothing else, so it is kept (per sentiment model, up to
+        ``PIECE_CACHE_SIZE`` pieces, then the cache starts over): words recur across batches.
+        """
+        cache = self._pieces.setdefault(model, {})
+        known = [cache.get(piece) for piece in pieces]
+        new = [piece for piece, value in zip(pieces, known, strict=True) if value is None]
+        fresh: list[float] = []
+        if new:
+            docs, ids = model.hashed_features(new)
+            ids = ids + EN_BUCKET_OFFSET if lang == "en" else ids
+            weights = self.weights[fold(ids, self.bits)]
+            fresh = np.bincount(docs, weights=weights, minlength=len(new)).tolist()
+            if len(cache) + len(new) > PIECE_CACHE_SIZE:
+                cache.clear()
+            cache.update(zip(new, fresh, strict=True))
+        computed = iter(fresh)
+        return [next(computed) if value is None else value for value in known]
+
+    def forget_pieces(self) -> None:
+        """Empty the piece cache (benchmarks measure from a cold start)."""
+        self._pieces.clear()
 
     def hashed_scores(self, analysis: TextAnalysis, n: int) -> FloatArray:
         w = self.weights[fold(analysis.ids, self.bits)]
@@ -161,7 +208,8 @@ class ComplaintModel:
         ceiling = float(np.maximum(self.dense_weights[: len(CUE_COLUMNS)], 0.0) @ caps)
         if not self.skip_hopeless_scans:
             ceiling = np.inf
-        scan = [i for i in range(n) if eligible[i] and partial[i] + ceiling >= self.threshold]
+        reach = (partial + ceiling >= self.threshold).tolist()
+        scan = [i for i in range(n) if eligible[i] and reach[i]]
         matches: dict[int, list[tuple[str, int, int]]] = {}
         if scan:
             found, found_matches = dense_features(
@@ -175,7 +223,7 @@ class ComplaintModel:
             for i in scan
             if z[i] >= self.threshold and (event_types[i] in rules.DIRECTED_EVENT_TYPES or dense[i, 7] > 0)
         ]
-        results = [ComplaintResult(False, ()) for _ in range(n)]
+        results = [_NOT_FLAGGED] * n  # immutable, so one shared instance
         if flagged:
             reasons = self.explain(
                 [normalised[i] for i in flagged],
@@ -206,36 +254,47 @@ class ComplaintModel:
         candidates under a quarter of the strongest one's contribution are not reasons.
         """
         candidates: list[list[tuple[float, int, int, str]]] = [[] for _ in normalised]
-        spans: dict[str, list[tuple[int, int, int]]] = {"ko": [], "en": []}
+        # every word (and English word pair) of every text, per language, as parallel lists: for
+        # each word, the word, then the pair it starts
+        spans: dict[str, tuple[list[int], list[int], list[int], list[str]]] = {
+            lang: ([], [], [], []) for lang in ("ko", "en")
+        }
+        cue_weight = {kind: float(self.dense_weights[_CUE_INDEX[kind]]) for kind in ("strong", "weak")}
         for i, (text, lang) in enumerate(zip(normalised, routed, strict=True)):
             for kind, start, end in matches[i]:
-                if kind in ("strong", "weak"):
-                    w = self.dense_weights[CUE_COLUMNS.index(kind)]
-                    candidates[i].append((float(w), start, end, text[start:end].strip()))
-            words = [(m.start(), m.end()) for m in (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)]
-            for k, (start, end) in enumerate(words):
-                spans[lang].append((i, start, end))
-                if k + 1 < len(words) and lang == "en":
-                    spans[lang].append((i, start, words[k + 1][1]))
+                if kind in cue_weight:
+                    candidates[i].append((cue_weight[kind], start, end, text[start:end].strip()))
+            words = [m.span() for m in (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)]
+            if lang == "en" and len(words) > 1:
+                ends = [end for _, end in words[1:]]
+                starts = [words[k // 2][0] for k in range(2 * len(words) - 1)]
+                stops = [words[k // 2][1] if k % 2 == 0 else ends[k // 2] for k in range(2 * len(words) - 1)]
+            else:
+                starts, stops = [start for start, _ in words], [end for _, end in words]
+            of_text, all_starts, all_stops, pieces = spans[lang]
+            of_text += [i] * len(starts)
+            all_starts += starts
+            all_stops += stops
+            pieces += [text[start:end] for start, end in zip(starts, stops, strict=True)]
             tone = dense[i, 8] * self.dense_weights[8] + dense[i, 9] * self.dense_weights[9]
             if tone > 0 and dense[i, 8] < 0:
                 candidates[i].append((float(tone), -1, -1, NEGATIVE_TONE))
-        for lang, items in spans.items():
-            if not items:
+        for lang, (of_text, all_starts, all_stops, pieces) in spans.items():
+            if not pieces:
                 continue
-            pieces = [normalised[i][start:end] for i, start, end in items]
-            docs, ids, _ = sentiment.models[lang].featurise(pieces)
-            ids = ids + EN_BUCKET_OFFSET if lang == "en" else ids
-            sums = np.bincount(docs, weights=self.weights[fold(ids, self.bits)], minlength=len(items))
-            text_of = np.array([i for i, _, _ in items], dtype=np.int64)
+            # A word or pair recurs across a batch ("the", "my order"); its hashed n-grams, and so
+            # their weight sum, do not depend on the other texts: featurise each distinct one once.
+            distinct: dict[str, int] = {}
+            inverse = [distinct.setdefault(piece, len(distinct)) for piece in pieces]
+            sums = np.array(self._piece_sums(sentiment.models[lang], lang, list(distinct)))[inverse]
+            text_of = np.array(of_text, dtype=np.int64)
             values = sums * norm[text_of]
             # per text, only its strongest few spans can become reasons (overlaps drop some)
             order = np.lexsort((-values, text_of))
             first = np.searchsorted(text_of[order], text_of[order], side="left")
             rank = np.arange(len(order)) - first
             for k in order[rank < 3 * MAX_REASONS].tolist():
-                i, start, end = items[k]
-                candidates[i].append((float(values[k]), start, end, pieces[k]))
+                candidates[of_text[k]].append((float(values[k]), all_starts[k], all_stops[k], pieces[k]))
         out = []
         for cands in candidates:
             chosen: list[tuple[int, int]] = []

@@ -432,7 +432,7 @@ _KO_TARGET = (
 )
 
 # Who a post or share talks to: an @handle, the second person, or a Korean request/imperative form.
-_ADDRESS = re.compile(
+_ADDRESS_REFERENCE = (
     r"@\w|\b(?:you|your|you'?re|u|ur|y'?all|guys)\b|고객센터|당신|너네|니네|(?:해|하|줘|드|주)세요|바랍니다"
 )
 
@@ -539,37 +539,84 @@ class _Scanner:
 
     Equivalent to ``finditer`` over one alternation of all cues (``reference``), but fast: a Python
     ``re`` alternation tries every alternative at every position, so hundreds of cues cost tens of
-    microseconds per text. Here one character class finds the positions where some cue can start
-    (word starts for English cues), and only the few cues that can begin with the next two
-    characters are tried there. Cues whose start cannot be worked out are tried by first character;
-    if even that fails for one cue, the reference scan is used.
+    microseconds per text. Here two *finder* patterns locate, in C, the positions where some cue can
+    start, and only the few cues that can begin with the next three (else two, else one) characters
+    are tried there:
+
+    * word starts (English cues): a non-word character followed by the first three characters of
+      some cue, as a trie (the text is scanned with a space in front, so the character before a
+      candidate sits where the candidate is in the text itself);
+    * anywhere (Korean cues, emoji, "as 요청"): one of their first characters followed by a possible
+      second one (for ASCII ones, their own second characters: every "a" of an English text is no
+      candidate).
+
+    Both patterns begin with a character class, so ``re`` skips in C to the characters that can
+    start a match instead of trying the pattern at every position. Cues whose start cannot be
+    worked out are tried by first character; if even that fails for one cue, the reference scan is
+    used. ``tests/unit/test_complaint_equivalence.py`` holds it to the reference.
     """
 
     def __init__(self, cues: Sequence[tuple[str, str]]) -> None:
         self.cues = tuple(cues)
-        self._finder: re.Pattern[str] | None = None
+        self._finders: tuple[tuple[re.Pattern[str], str], ...] = ()
+        # the cues that can begin with the next three / two / one characters (one pattern each)
+        self._by_three: dict[str, re.Pattern[str]] = {}
         self._by_two: dict[str, re.Pattern[str]] = {}
         self._by_one: dict[str, re.Pattern[str]] = {}
-        two: dict[str, list[int]] = {}
-        one: dict[str, list[int]] = {}  # cues that fit any next character
-        word_start: set[str] = set()
-        anywhere: set[str] = set()
+        # cues by their first three characters (shorter: the whole match, or all that could be
+        # worked out; either way a prefix of the text where the cue matches)
+        by_head: dict[str, list[int]] = {}
+        word_start: set[str] = set()  # up to three first characters of cues at a word start
+        anywhere: dict[str, set[str] | None] = {}  # other cues: first -> second characters (None: any)
         for i, (_, regex) in enumerate(cues):
             found = _prefixes(regex, 2) or _prefixes(regex, 1)
             if found is None:
                 return  # the reference scan it is
             heads, anchored = found
+            longer = (_prefixes(regex, 3) or found)[0]
+            for head in longer:
+                by_head.setdefault(head, []).append(i)
             for head in heads:
-                (two if len(head) == 2 else one).setdefault(head, []).append(i)
-                (word_start if anchored else anywhere).add(head[0])
-        self._by_two = {k: self._compile(v + one.get(k[0], [])) for k, v in two.items()}
-        self._by_one = {k: self._compile(v) for k, v in one.items()}
-        classes = []
+                # a word start before a non-word character follows a word character: no candidate
+                # for the word-start finder, so such (rare) cues count as starting anywhere
+                if anchored and _WORD_CHAR.match(head):
+                    word_start.update(h for h in longer if h[0] == head[0])
+                    continue
+                if len(head) == 1:
+                    anywhere[head] = None
+                elif (seconds := anywhere.setdefault(head[0], set())) is not None:
+                    seconds.add(head[1])
+        patterns: dict[tuple[int, ...], re.Pattern[str]] = {}
+
+        def dispatch(*keys: str) -> re.Pattern[str]:
+            indexes = tuple(sorted({i for key in keys for i in by_head.get(key, ())}))
+            if indexes not in patterns:
+                patterns[indexes] = self._compile(list(indexes))
+            return patterns[indexes]
+
+        self._by_three = {k: dispatch(k, k[:2], k[0]) for k in by_head if len(k) == 3}
+        self._by_two = {k: dispatch(k, k[0]) for k in by_head if len(k) == 2}
+        self._by_one = {k: dispatch(k) for k in by_head if len(k) == 1}
+        finders = []
         if word_start:
-            classes.append(rf"\b[{_char_class(word_start)}]")
+            finders.append((re.compile(rf"\W(?={_trie(word_start)})"), " "))
         if anywhere:
-            classes.append(f"[{_char_class(anywhere)}]")
-        self._finder = re.compile("|".join(classes))
+            # Korean and emoji first characters: one class, then (for those that start two-character
+            # heads) a second character that some head has; ASCII ones: their own second characters
+            wide = {ch for ch in anywhere if not ch.isascii()}
+            alone = {ch for ch in wide if anywhere[ch] is None}
+            paired = wide - alone
+            seconds = set().union(*(anywhere[ch] or set() for ch in paired))
+            checks = [f"(?<=[{_char_class(alone)}])"] if alone else []
+            if paired:
+                checks.append(f"(?<=[{_char_class(paired)}])(?=[{_char_class(seconds)}])")
+            checks += [
+                f"(?<={re.escape(ch)})" + (f"(?=[{_char_class(sec)}])" if (sec := anywhere[ch]) else "")
+                for ch in sorted(anywhere)
+                if ch.isascii()
+            ]
+            finders.append((re.compile(f"[{_char_class(set(anywhere))}](?:{'|'.join(checks)})"), ""))
+        self._finders = tuple(finders)
 
     def _compile(self, indexes: list[int]) -> re.Pattern[str]:
         return re.compile(_alternation([self.cues[i] for i in sorted(set(indexes))]))
@@ -580,40 +627,95 @@ class _Scanner:
 
     @property
     def fast(self) -> bool:
-        return self._finder is not None
+        return bool(self._finders)
 
     def kinds(self, text: str) -> list[str]:
         """Kinds of the cues found in ``text`` (lower-cased), in text order."""
         return [kind for kind, _, _ in self.matches(text)]
 
+    def candidates(self, text: str) -> list[int]:
+        """Positions, in order, where some cue can start (a superset of where one does)."""
+        found = [m.start() for finder, pad in self._finders for m in finder.finditer(pad + text)]
+        if len(self._finders) > 1:
+            found.sort()
+        return found
+
     def matches(self, text: str) -> list[tuple[str, int, int]]:
         """(kind, start, end) of the cues found in ``text`` (lower-cased), in text order."""
-        if self._finder is None:
+        if not self._finders:
             return [(m.lastgroup or "", m.start(), m.end()) for m in self.reference.finditer(text)]
         found: list[tuple[str, int, int]] = []
         end = 0
-        by_two, by_one = self._by_two, self._by_one
-        for candidate in self._finder.finditer(text):
-            pos = candidate.start()
+        by_three, by_two, by_one = self._by_three, self._by_two, self._by_one
+        for pos in self.candidates(text):
             if pos < end:
                 continue
-            pattern = by_two.get(text[pos : pos + 2]) or by_one.get(text[pos])
+            pattern = (
+                by_three.get(text[pos : pos + 3]) or by_two.get(text[pos : pos + 2]) or by_one.get(text[pos])
+            )
             if pattern is not None and (m := pattern.match(text, pos)) is not None:
                 found.append((m.lastgroup or "", pos, m.end()))
                 end = m.end()
         return found
 
 
+_WORD_CHAR = re.compile(r"\w")
+
+
 def _char_class(chars: set[str]) -> str:
     return "".join(re.escape(ch) for ch in sorted(chars))
+
+
+def _trie(heads: set[str]) -> str:
+    """An alternation that matches where one of ``heads`` begins, as a trie (``t(?:h[ar]|o)|u``):
+    each level begins with a literal or a class, which ``re`` rejects at once."""
+    if "" in heads:
+        return ""  # a whole head has matched; anything may follow
+    rests: dict[str, set[str]] = {}
+    for head in heads:
+        rests.setdefault(head[0], set()).add(head[1:])
+    ends = {ch for ch, rest in rests.items() if "" in rest}
+    parts = [f"[{_char_class(ends)}]"] if ends else []
+    parts += [f"{re.escape(ch)}(?:{_trie(rest)})" for ch, rest in sorted(rests.items()) if ch not in ends]
+    return "|".join(parts)
 
 
 # English texts skip the Korean lexicon; Korean texts keep the English one (code-mixing: "앱 login
 # error", "refund 해주세요"); "other" gets both, so a misdetected language still finds its cues.
 _SCAN_EN = _Scanner(_cues(english=True, korean=False))
 _SCAN_ALL = _Scanner(_cues(english=True, korean=True))
-_TARGET_EN = re.compile(_EN_TARGET)
-_TARGET_ALL = re.compile(_EN_TARGET + "|" + _KO_TARGET)
+
+
+def _whole_words(words: Sequence[str]) -> str:
+    """``\\b(?:w1|w2|...)\\b`` for presence tests, written so that ``re`` can skip to candidates.
+
+    Each word (a regex that begins with a letter) becomes ``x(?<=\\bx)(?:rest|...)\\b`` grouped by
+    its first letter ``x``: every alternative of a pattern built from these and from Korean words
+    then begins with a literal, so a search jumps to those characters in C instead of trying
+    ``\\b`` at every position. It finds a match exactly where the plain form does.
+    """
+    rests: dict[str, list[str]] = {}
+    for word in words:
+        rests.setdefault(word[0], []).append(word[1:])
+    return "|".join(
+        rf"{re.escape(ch)}(?<=\b{re.escape(ch)})(?:{'|'.join(rest)})\b" for ch, rest in rests.items()
+    )
+
+
+# Who a post or share talks to, and whether a text names something on the brand side: only ever
+# tested for presence (``search(...) is not None``), in the literal-first form of the reference.
+_YOU = ("you", "your", "you'?re", "u", "ur", "y'?all", "guys")
+_EN_TARGET_WORDS = (
+    *_YOU,
+    *("customer (?:service|support)", "support", "service", "staff", "barista", "cashier", "agent"),
+    *("manager", "store", "branch", "app", "website", "site", "order", "delivery", "package", "parcel"),
+    *("flight", "airline", "booking", "bill", "plan", "account", "refund", "product", "game", "server"),
+    *("servers", "update", "patch", "team"),
+)
+_KO_REQUEST = "해세요|하세요|줘세요|드세요|주세요|바랍니다"
+_ADDRESS = re.compile(rf"@\w|{_whole_words(_YOU)}|고객센터|당신|너네|니네|{_KO_REQUEST}")
+_TARGET_EN = re.compile(rf"@\w|{_whole_words(_EN_TARGET_WORDS)}")
+_TARGET_ALL = re.compile(rf"{_TARGET_EN.pattern}|{_KO_TARGET}")
 
 
 def _normalise(text: str) -> str:

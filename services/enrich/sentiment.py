@@ -478,9 +478,7 @@ class LinearTextModel:
 
     def featurise(self, texts: Sequence[str]) -> tuple[IntArray, IntArray, FloatArray]:
         """(doc, bucket) of every hashed feature occurrence, and the dense columns (may be 0 wide)."""
-        blocks, wdoc, wh = feature_blocks(texts, self.spec)
-        docs = np.concatenate([d for d, _ in blocks])
-        ids = np.concatenate([i for _, i in blocks])
+        docs, ids, wdoc, wh = self._hashed(texts)
         if self.lexicon is not None:
             dense = english_dense_features(
                 texts, wdoc, wh, self.lexicon, self.title_case, self.punctuation, self.emoji
@@ -488,6 +486,15 @@ class LinearTextModel:
         else:
             dense = np.zeros((len(texts), 0))
         return docs, ids, dense
+
+    def hashed_features(self, texts: Sequence[str]) -> tuple[IntArray, IntArray]:
+        """:meth:`featurise` without the dense columns, for callers that only re-weigh the buckets."""
+        docs, ids, _, _ = self._hashed(texts)
+        return docs, ids
+
+    def _hashed(self, texts: Sequence[str]) -> tuple[IntArray, IntArray, IntArray, U64Array]:
+        blocks, wdoc, wh = feature_blocks(texts, self.spec)
+        return np.concatenate([d for d, _ in blocks]), np.concatenate([i for _, i in blocks]), wdoc, wh
 
     def decision_from(self, n: int, docs: IntArray, ids: IntArray, dense: FloatArray) -> FloatArray:
         """Decision values from :meth:`featurise`'s output (so callers can reuse the features)."""
