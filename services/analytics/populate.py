@@ -100,12 +100,18 @@ def insert_rows(
     rows: Sequence[Mapping[str, Any]],
     chunk: int = 20_000,
     settings: dict[str, Any] | None = None,
+    only_columns: Sequence[str] | None = None,
 ) -> None:
-    """Insert decoded records of ``subject`` the way the loader does (same table, same columns)."""
+    """Insert decoded records of ``subject`` the way the loader does (same table, same columns).
+
+    ``only_columns`` loads just those of the loader's columns, as an older loader did into a table that
+    later migrations extended.
+    """
     target = TARGETS[subject]
+    columns = [c for c in target.columns if only_columns is None or c in only_columns]
     for i in range(0, len(rows), chunk):
         part = [dict(r) for r in rows[i : i + chunk]]
-        db.insert_columns(target.table, to_columns(part, target.columns), target.columns, settings=settings)
+        db.insert_columns(target.table, to_columns(part, columns), columns, settings=settings)
 
 
 def load(db: Database, populated: Populated) -> None:
