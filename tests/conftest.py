@@ -8,11 +8,14 @@ import secrets
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 import pytest
 
+from services.common.clickhouse import Database, connect
 from services.common.kafka_local import LocalKafka, free_port
+from services.common.migrations import migrate
 
 # The /query token of every worker the tests start (they inherit this environment through to_env) and
 # of every query the tests route to them (services.common.query.client_token reads it).
@@ -52,3 +55,14 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafk
 def kafka_bootstrap(kafka_broker: LocalKafka) -> str:
     """``host:port`` of the session's Kafka broker."""
     return kafka_broker.bootstrap
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated embedded ClickHouse of the test's own, owned by this process."""
+    database = connect(f"chdb://{tmp_path / 'ch'}")
+    migrate(database)
+    try:
+        yield database
+    finally:
+        database.close()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -14,9 +13,8 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 
 from services.common import failpoints
 from services.common.avro import codec
-from services.common.clickhouse import Database, connect
+from services.common.clickhouse import Database
 from services.common.dlq import header_dict
-from services.common.migrations import migrate
 from services.common.settings import EnrichSettings
 from services.enrich import load_consumer
 from services.enrich.load_consumer import InsertGaveUp, Loader, Parked, insert_bisecting, is_row_error
@@ -41,16 +39,6 @@ class _Batch:
     async def send(self) -> list[Any]:
         _Batch.sent.extend(self.messages)
         return []
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = connect(f"chdb://{tmp_path / 'ch'}")
-    migrate(database)
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.clickhouse import Database, QueryLimits, QuerySession, connect
+from services.common.clickhouse import Database, QueryLimits, QuerySession
 from services.common.sql_guard import (
     ALWAYS_DENIED_FUNCTIONS,
     QueryRefused,
@@ -102,18 +102,6 @@ def test_safe_table_functions_stay_allowed_and_the_fixed_list_always_applies() -
     assert "numbers" not in denied and "values" not in denied
     assert "deltalakelocal" in denied  # an engine's new table function is refused by default
     assert denied >= ALWAYS_DENIED_FUNCTIONS
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    from services.common.migrations import migrate
-
-    database = connect(f"chdb://{tmp_path / 'ch'}")
-    migrate(database)
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 @pytest.fixture
