@@ -14,7 +14,7 @@ HADOLINT_VERSION := 2.15.1
 .PHONY: help prereqs prereqs-run prereqs-test install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench bench-ingest bench-enrich train-sentiment eval-sentiment train-complaints eval-complaints
 
 help:
-	@echo "make run     - start Kafka + workers, replay the demo, print the summary, stop (embedded chDB)"
+	@echo "make run     - start Kafka + workers, replay two days of brand traffic with a crisis, print per-brand summary + reports, stop"
 	@echo "make test    - unit + integration tests on a real Kafka broker and chDB"
 	@echo "make up/down - keep the local stack running / stop it"
 	@echo "make kafka-up/kafka-down - just the local KRaft broker"
