@@ -835,9 +835,7 @@ def section_alerts(data: ReportData) -> Section:
                 ],
             )
         )
-    if s.chart is None:
-        s.empty = _nothing(data, "no alerts, complaints or negative messages")
-    return s
+    return _or_nothing(s, data, "no alerts, complaints or negative messages")
 
 
 def section_topics(data: ReportData) -> Section:
@@ -889,18 +887,21 @@ def section_topics(data: ReportData) -> Section:
     return s
 
 
+def _or_nothing(s: Section, data: ReportData, reason: str) -> Section:
+    """A section whose chart had no data says why in one line instead."""
+    if s.chart is None:
+        s.empty = _nothing(data, reason)
+    return s
+
+
 def section_sentiment(data: ReportData) -> Section:
     s = Section("sentiment", "Sentiment mix", chart=chart_sentiment(data))
-    if s.chart is None:
-        s.empty = _nothing(data, "no comments, replies, mentions or direct messages from the audience")
-    return s
+    return _or_nothing(s, data, "no comments, replies, mentions or direct messages from the audience")
 
 
 def section_engagement(data: ReportData) -> Section:
     s = Section("engagement", "Engagement over time", chart=chart_engagement(data))
-    if s.chart is None:
-        s.empty = _nothing(data, "no audience interactions")
-    return s
+    return _or_nothing(s, data, "no audience interactions")
 
 
 def section_top_posts(data: ReportData) -> Section:
@@ -934,9 +935,7 @@ def section_top_posts(data: ReportData) -> Section:
 
 def section_cascades(data: ReportData) -> Section:
     s = Section("cascades", "Share cascades", chart=chart_cascades(data))
-    if s.chart is None:
-        s.empty = _nothing(data, "no post published in it was shared")
-    return s
+    return _or_nothing(s, data, "no post published in it was shared")
 
 
 def section_fan_loss(data: ReportData) -> Section:
@@ -1033,9 +1032,7 @@ def section_responses(data: ReportData) -> Section:
                 numeric=(1, 2, 3, 4),
             )
         )
-    if s.chart is None:
-        s.empty = _nothing(data, "the brand replied to nobody")
-    return s
+    return _or_nothing(s, data, "the brand replied to nobody")
 
 
 def section_funnel(data: ReportData) -> Section:
@@ -1046,9 +1043,7 @@ def section_funnel(data: ReportData) -> Section:
             f"{now.customers:,} new customers; they interacted with the brand {now.mean_touches:.1f} times "
             "on average before their first purchase."
         )
-    if s.chart is None:
-        s.empty = _nothing(data, "no campaign clicks, leads or purchases")
-    return s
+    return _or_nothing(s, data, "no campaign clicks, leads or purchases")
 
 
 SECTIONS: Sequence[Callable[[ReportData], Section]] = (
