@@ -14,6 +14,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from services.alerts.evaluate import eval_alerts_command
 from services.analytics import cli_report
 from services.common.output import OutputFormat, print_result
 from services.ingest import cli_replay, cli_serve, cli_simulate
@@ -35,17 +36,8 @@ cli_simulate.register(app)  # `engage simulate`; the simulator is imported insid
 cli_report.register(app)  # `engage report`, `engage retention`; matplotlib is imported inside the commands
 
 
-@app.command("eval-alerts")
-def eval_alerts(
-    series_dir: Annotated[
-        Path, typer.Option("--series-dir", help="Directory of timestamp,value CSVs (+ anomaly_windows.json).")
-    ],
-    out: Annotated[Path, typer.Option("--out", help="Directory for the per-series alert CSVs.")],
-) -> None:
-    """Replay labelled count series through the production spike detector; print precision/recall/F1."""
-    from services.alerts.evaluate import eval_alerts_command
-
-    eval_alerts_command(series_dir, out)
+# `engage eval-alerts`: options and help live with the evaluator (a light import: no detector state, no I/O)
+app.command("eval-alerts")(eval_alerts_command)
 
 
 console = Console()

@@ -185,6 +185,16 @@ class SpikeConfig:
     """...and the window holds at least this multiple of its expectation; warning otherwise."""
 
 
+TUNING_GRID: tuple[dict[str, float], ...] = tuple(
+    {"short_fire_score": short, "long_fire_score": long, "material_hours": hours}
+    for short, long in ((8.0, 4.0), (14.0, 6.0), (20.0, 8.0))
+    for hours in (1.0, 2.0)
+)
+"""The points ``engage eval-alerts`` chooses among inside its training folds: ``SpikeConfig`` overrides of
+the detector's global sensitivity (the tail thresholds and the materiality floor), the same for every
+series. The first point that maximises the training folds' pooled F1 wins, so ties go to grid order."""
+
+
 @dataclass(frozen=True)
 class Transition:
     """An alert state change. ``observed`` and ``expected`` are event counts over the window that decided it
