@@ -17,7 +17,7 @@ accounts never; comments, replies, mentions and messages by the model; posts and
 they address the brand. Every flagged event gets up to three *reasons*: the cue phrases, words or
 word pairs (Korean: eojeol) whose weights pushed it over the threshold most, and "negative tone"
 when the sentiment score did. The weights, threshold and hyper-parameters come from
-``services.enrich.complaints_train`` (leave-one-industry-out cross-validation); see
+``services.enrich.training.complaints_train`` (leave-one-industry-out cross-validation); see
 ``models/MODEL_CARD.md``.
 """
 

@@ -26,7 +26,7 @@ model re-weighs instead of tokenising again (one pass for both).
 Scores are ``tanh`` of the model's centred decision value, so the sign is the polarity and values
 near 0 are neutral; the label is "neutral" inside a per-language band ``|score| < neutral_band``.
 Artifacts live in ``services/enrich/models`` (``*.npz`` arrays + ``*.json`` config) and are produced
-by ``services.enrich.sentiment_train``; see ``models/MODEL_CARD.md``.
+by ``services.enrich.training.sentiment_train``; see ``models/MODEL_CARD.md``.
 """
 
 from __future__ import annotations
