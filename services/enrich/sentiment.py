@@ -56,9 +56,7 @@ _SEP = "\x00"  # document separator inside the joined batch; also the begin/end-
 _SPACE = 32
 _BASE = np.uint64(0x100000001B3)  # polynomial base of the rolling n-gram hash (FNV prime, odd)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # multiplicative (Fibonacci) hashing of a hash to a bucket
-_SALT = np.uint64(0xD6E8FEB86659FD93)
 _REPEAT = re.compile(r"(.)\1{2,}")  # "ㅋㅋㅋㅋㅋ", "!!!!!", "sooooo" -> two copies
-_NOT_WORD = re.compile(r"[^\w']+")  # English words: runs of letters/digits/apostrophes
 
 
 @dataclass(frozen=True, slots=True)
