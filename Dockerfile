@@ -17,13 +17,13 @@ ENV UV_COMPILE_BYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 WORKDIR /app
-# Dependencies first (cached layer while only the source changes), from the lock, without dev tools.
+# Dependencies first (cached layer while only the source changes), from the lock, without the dev and training groups.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN uv sync --frozen --no-default-groups --no-install-project
 # The project itself, installed in place: services/ finds schemas/ beside it at /app.
 COPY services ./services
 COPY schemas ./schemas
-RUN uv sync --frozen --no-dev \
+RUN uv sync --frozen --no-default-groups \
     && /app/.venv/bin/python -m compileall -q services
 
 FROM ${PYTHON_IMAGE} AS runtime

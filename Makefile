@@ -127,15 +127,15 @@ clean:
 DATA ?= ../shared/data
 
 train-sentiment: install
-	$(VENV)/bin/python -m services.enrich.sentiment_train --data $(DATA) --out services/enrich/models
+	$(VENV)/bin/python -m services.enrich.training.sentiment_train --data $(DATA) --out services/enrich/models
 
 eval-sentiment: install
-	$(VENV)/bin/python -m services.enrich.sentiment_eval --data $(DATA) --out bench/results/sentiment_eval.json
+	$(VENV)/bin/python -m services.enrich.training.sentiment_eval --data $(DATA) --out bench/results/sentiment_eval.json
 
 # Complaint model (services/enrich/complaint_model.py): built on the committed sentiment features, so
 # run it after train-sentiment. Every choice by leave-one-industry-out cross-validation.
 train-complaints: install
-	$(VENV)/bin/python -m services.enrich.complaints_train --data $(DATA) --out services/enrich/models
+	$(VENV)/bin/python -m services.enrich.training.complaints_train --data $(DATA) --out services/enrich/models
 
 eval-complaints: install
-	$(VENV)/bin/python -m services.enrich.complaints_eval --data $(DATA) --out bench/results/complaints_eval.json
+	$(VENV)/bin/python -m services.enrich.training.complaints_eval --data $(DATA) --out bench/results/complaints_eval.json

@@ -17,7 +17,7 @@ accounts never; comments, replies, mentions and messages by the model; posts and
 they address the brand. Every flagged event gets up to three *reasons*: the cue phrases, words or
 word pairs (Korean: eojeol) whose weights pushed it over the threshold most, and "negative tone"
 when the sentiment score did. The weights, threshold and hyper-parameters come from
-``services.enrich.complaints_train`` (leave-one-industry-out cross-validation); see
+``services.enrich.training.complaints_train`` (leave-one-industry-out cross-validation); see
 ``models/MODEL_CARD.md``.
 """
 
@@ -100,25 +100,35 @@ def cue_matches(text: str, routed: str) -> list[tuple[str, int, int]]:
 def dense_features(
     normalised: Sequence[str], scores: Sequence[float], routed: Sequence[str]
 ) -> tuple[FloatArray, list[list[tuple[str, int, int]]]]:
-    """``(n, len(DENSE_COLUMNS))`` dense columns and each text's cue matches (for the reasons)."""
-    rows: list[list[float]] = []  # built as lists: item-wise numpy writes cost more than the scan
-    all_matches = []
-    address = rules._ADDRESS
-    for t, score, lang in zip(normalised, scores, routed, strict=True):
-        found = cue_matches(t, lang) if t else []
-        all_matches.append(found)
-        row = [0.0] * len(DENSE_COLUMNS)
-        for kind, _, _ in found:
-            row[_CUE_INDEX[kind]] += 1.0
-        target = rules._TARGET_EN if lang == "en" else rules._TARGET_ALL
-        row[6] = float(target.search(t) is not None)
-        row[7] = float(address.search(t) is not None)
-        row[8] = score
-        row[9] = max(-score, 0.0)
-        row[10] = float(lang == "ko")
-        rows.append(row)
-    out = np.array(rows, dtype=np.float64).reshape(len(normalised), len(DENSE_COLUMNS))
-    np.minimum(out[:, :6], _CUE_CAP, out=out[:, :6])
+    """``(n, len(DENSE_COLUMNS))`` dense columns and each text's cue matches (for the reasons).
+
+    Column by column over the batch: the scan per text, the counts of all texts in one ``bincount``.
+    """
+    n = len(normalised)
+    scan_en, scan_ko, scan_all = rules._SCAN_EN.matches, _SCAN_KO.matches, rules._SCAN_ALL.matches
+    ascii_alnum = _ASCII_ALNUM.search
+    all_matches = [
+        (scan_en(t) if lang == "en" else (scan_ko(t) if ascii_alnum(t) is None else scan_all(t))) if t else []
+        for t, lang in zip(normalised, routed, strict=True)
+    ]
+    out = np.zeros((n, len(DENSE_COLUMNS)))
+    cells = [
+        i * len(DENSE_COLUMNS) + _CUE_INDEX[kind]
+        for i, found in enumerate(all_matches)
+        for kind, _, _ in found
+    ]
+    if cells:
+        counts = np.bincount(np.array(cells, dtype=np.int64), minlength=n * len(DENSE_COLUMNS))
+        out[:, :6] = np.minimum(counts.reshape(n, len(DENSE_COLUMNS))[:, :6], _CUE_CAP)
+    target_en, target_all, address = rules._TARGET_EN.search, rules._TARGET_ALL.search, rules._ADDRESS.search
+    out[:, 6] = [
+        (target_en(t) if lang == "en" else target_all(t)) is not None
+        for t, lang in zip(normalised, routed, strict=True)
+    ]
+    out[:, 7] = [address(t) is not None for t in normalised]
+    out[:, 8] = scores
+    np.maximum(-out[:, 8], 0.0, out=out[:, 9])
+    out[:, 10] = [lang == "ko" for lang in routed]
     return out, all_matches
 
 

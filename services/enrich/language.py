@@ -21,6 +21,7 @@ _LETTER = re.compile(r"[^\W\d_]")
 _NOISE = re.compile(r"https?://\S+|[@#][\w.]+")
 _WORD = re.compile(r"[A-Za-z']+")
 _NON_ASCII_LATIN = re.compile(r"[\u00c0-\u024f]")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 
 # Frequent English function and chat words; a hit is strong evidence for English over other
 # Latin-script languages.
@@ -146,26 +147,44 @@ def detect_language(text: str | None, declared: str | None = None) -> str:
     """
     if not text or not text.strip():
         return NONE
-    cleaned = _NOISE.sub(" ", text)
-    letters = len(_LETTER.findall(cleaned))
-    if letters:
-        hangul = len(_HANGUL.findall(cleaned))
-        if hangul / letters >= 0.3:
-            return KO
-        latin = len(_LATIN.findall(cleaned))
-        if latin / letters >= 0.6:
-            words = [w.lower().replace("'", "") for w in _WORD.findall(cleaned)]
-            hits = sum(w in _EN_WORDS for w in words)
-            if hits and hits / len(words) >= 0.25:
-                return EN
-            if not _NON_ASCII_LATIN.search(cleaned) and len(words) <= 3:
-                return EN  # short ASCII-only posts ("Nice!", "wow amazing") read as English
-        return OTHER
+    # links, @handles and #tags need "://", "@" or "#": most texts have none, so skip the substitution
+    cleaned = _NOISE.sub(" ", text) if ("@" in text or "#" in text or "://" in text) else text
+    if cleaned.isascii():
+        # Pure ASCII cannot be Korean and its letters are all Latin: no per-character scan needed.
+        if _ASCII_LETTER.search(cleaned) is not None:
+            return _english_or_other(cleaned, ascii_only=True)
+    else:
+        letters = len(_LETTER.findall(cleaned))
+        if letters:
+            hangul = len(_HANGUL.findall(cleaned))
+            if hangul / letters >= 0.3:
+                return KO
+            latin = len(_LATIN.findall(cleaned))
+            if latin / letters >= 0.6:
+                return _english_or_other(cleaned, ascii_only=_NON_ASCII_LATIN.search(cleaned) is None)
+            return OTHER
     if declared:
         base = declared.lower().split("-")[0].split("_")[0]
         if base in (KO, EN):
             return base
     return NONE
+
+
+def _english_or_other(cleaned: str, ascii_only: bool) -> str:
+    """A mostly Latin-script text: English when a quarter of its words are English function or chat
+    words, or when it is a short post without accented letters."""
+    if cleaned.isascii():  # lower-casing first finds the same words ("K" U+212A would not)
+        words = _WORD.findall(cleaned.lower())
+    else:
+        words = [w.lower() for w in _WORD.findall(cleaned)]
+    if "'" in cleaned:
+        words = [w.replace("'", "") for w in words]
+    hits = sum(w in _EN_WORDS for w in words)
+    if hits and hits / len(words) >= 0.25:
+        return EN
+    if ascii_only and len(words) <= 3:
+        return EN  # short ASCII-only posts ("Nice!", "wow amazing") read as English
+    return OTHER
 
 
 def detect_languages(texts: list[str | None], declared: list[str | None] | None = None) -> list[str]:

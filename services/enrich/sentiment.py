@@ -26,7 +26,7 @@ model re-weighs instead of tokenising again (one pass for both).
 Scores are ``tanh`` of the model's centred decision value, so the sign is the polarity and values
 near 0 are neutral; the label is "neutral" inside a per-language band ``|score| < neutral_band``.
 Artifacts live in ``services/enrich/models`` (``*.npz`` arrays + ``*.json`` config) and are produced
-by ``services.enrich.sentiment_train``; see ``models/MODEL_CARD.md``.
+by ``services.enrich.training.sentiment_train``; see ``models/MODEL_CARD.md``.
 """
 
 from __future__ import annotations
@@ -56,9 +56,7 @@ _SEP = "\x00"  # document separator inside the joined batch; also the begin/end-
 _SPACE = 32
 _BASE = np.uint64(0x100000001B3)  # polynomial base of the rolling n-gram hash (FNV prime, odd)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # multiplicative (Fibonacci) hashing of a hash to a bucket
-_SALT = np.uint64(0xD6E8FEB86659FD93)
 _REPEAT = re.compile(r"(.)\1{2,}")  # "ㅋㅋㅋㅋㅋ", "!!!!!", "sooooo" -> two copies
-_NOT_WORD = re.compile(r"[^\w']+")  # English words: runs of letters/digits/apostrophes
 
 
 @dataclass(frozen=True, slots=True)

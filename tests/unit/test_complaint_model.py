@@ -13,11 +13,11 @@ import pytest
 
 from services.common.avro import SchemaRegistry, codec
 from services.enrich import complaint_model as CM
-from services.enrich import complaints_train as T
 from services.enrich.language import detect_languages
 from services.enrich.loader import EVENT_COLUMNS, to_columns
 from services.enrich.processor import enrich_records
 from services.enrich.sentiment import MODEL_DIR, load_model
+from services.enrich.training import complaints_train as T
 from tests.factories import make_social_event
 
 EN_COMPLAINTS = [
@@ -175,3 +175,23 @@ def test_threshold_maximises_f1_and_prefers_the_one_nearest_zero(z, y, expected)
     f1, t = T.best_threshold(z, y)
     assert f1 == pytest.approx(expected[0])
     assert t == pytest.approx(expected[1])
+
+
+def test_runtime_code_does_not_import_training() -> None:
+    """The wheel leaves ``services/enrich/training`` out and the image lacks its dependency group."""
+    import re
+    from pathlib import Path
+
+    root = Path(CM.__file__).resolve().parents[2]
+    training = root / "services" / "enrich" / "training"
+    heavy = re.compile(
+        r"^\s*(?:from|import)\s+(?:services\.enrich\.training|sklearn|scipy|vaderSentiment|afinn|emosent)\b",
+        re.MULTILINE,
+    )
+    assert heavy.search("    from scipy import sparse")  # the check itself finds an import
+    offenders = [
+        str(path.relative_to(root))
+        for path in (root / "services").rglob("*.py")
+        if training not in path.parents and heavy.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

@@ -53,3 +53,52 @@ def test_enriched_events_without_text_have_no_language() -> None:
 @given(st.text(max_size=200), st.one_of(st.none(), st.sampled_from(["ko", "en", "fr", "ko-KR"])))
 def test_always_one_of_four(text: str, declared: str | None) -> None:
     assert detect_language(text, declared) in LANGUAGES
+
+
+def _full_scan(text: str | None, declared: str | None = None) -> str:
+    """The rule without shortcuts: every text's letters counted per script (the ASCII path and the
+    skipped link/handle substitution must give exactly this)."""
+    from services.enrich import language as L
+
+    if not text or not text.strip():
+        return "none"
+    cleaned = L._NOISE.sub(" ", text)
+    letters = len(L._LETTER.findall(cleaned))
+    if letters:
+        if len(L._HANGUL.findall(cleaned)) / letters >= 0.3:
+            return "ko"
+        if len(L._LATIN.findall(cleaned)) / letters >= 0.6:
+            words = [w.lower().replace("'", "") for w in L._WORD.findall(cleaned)]
+            hits = sum(w in L._EN_WORDS for w in words)
+            if hits and hits / len(words) >= 0.25:
+                return "en"
+            if not L._NON_ASCII_LATIN.search(cleaned) and len(words) <= 3:
+                return "en"
+        return "other"
+    if declared:
+        base = declared.lower().split("-")[0].split("_")[0]
+        if base in ("ko", "en"):
+            return base
+    return "none"
+
+
+_PIECES = [*"abcKXYZ'@#:/. !?1", "the ", "you ", "http://", "é", "좋", "ㅋ", "\u212a", "İ"]
+_MIXED = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
+
+
+@given(st.one_of(_MIXED, st.text(max_size=60)), st.one_of(st.none(), st.sampled_from(["ko", "en-US"])))
+def test_shortcuts_agree_with_the_full_scan(text: str, declared: str | None) -> None:
+    assert detect_language(text, declared) == _full_scan(text, declared)
+
+
+def test_shortcuts_on_edge_cases() -> None:
+    for text in (
+        "K is",
+        "\u212a is the",
+        "İt is the",
+        "@you #the",
+        "see http://x.co",
+        "café au lait",
+        "ok 좋아",
+    ):
+        assert detect_language(text) == _full_scan(text)

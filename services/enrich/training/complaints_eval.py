@@ -1,6 +1,6 @@
 """Evaluate the complaint model: leave-one-industry-out, the held-out hand-written sample, speed.
 
-    python -m services.enrich.complaints_eval --data ../shared/data --out bench/results/complaints_eval.json
+    make eval-complaints  # python -m services.enrich.training.complaints_eval --data DIR --out FILE.json
 
 * complaints_en: the nested leave-one-industry-out predictions of ``complaints_train`` (for each
   industry, every choice made on the other industries only), per industry and pooled, with a 95 %
@@ -31,11 +31,11 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 from services.enrich import complaints as rules  # noqa: E402
-from services.enrich import complaints_train as T  # noqa: E402
 from services.enrich.complaint_model import assess_batch, load_complaint_model  # noqa: E402
 from services.enrich.language import detect_languages  # noqa: E402
 from services.enrich.sentiment import load_model  # noqa: E402
-from services.enrich.sentiment_train import load_nsmc, load_tweeteval  # noqa: E402
+from services.enrich.training import complaints_train as T  # noqa: E402
+from services.enrich.training.sentiment_train import load_nsmc, load_tweeteval  # noqa: E402
 
 PUBLISHED_F1 = 0.79  # Preotiuc-Pietro et al. 2019, best model, in-domain cross-validation
 

@@ -1,6 +1,6 @@
 """Train the learned complaint model; every choice by leave-one-industry-out cross-validation.
 
-    python -m services.enrich.complaints_train --data ../shared/data --out services/enrich/models
+    python -m services.enrich.training.complaints_train --data ../shared/data --out services/enrich/models
 
 Data: ``complaints_en/complaints_dev.tsv`` (English tweets to brands in five industries plus
 unrelated tweets) and the hand-written samples in ``tests/data`` (English and Korean; of
@@ -52,7 +52,7 @@ INDUSTRIES = ("apparel", "electronics", "services", "software", "other")
 UNRELATED = "unrelated"  # random_reply + random_tweet: tweets not addressed to a brand
 GROUPS = (*INDUSTRIES, UNRELATED)  # for reporting; the folds are the industries
 HANDWRITTEN = "handwritten"
-TESTS_DATA = Path(__file__).resolve().parents[2] / "tests" / "data"
+TESTS_DATA = Path(__file__).resolve().parents[3] / "tests" / "data"
 KEEP = 120_000
 
 
@@ -319,7 +319,7 @@ def train(data: Path, out: Path) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "models")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "models")
     args = parser.parse_args(argv)
     config = train(args.data, args.out)
     print(

@@ -1,6 +1,6 @@
 """Train the Korean and English sentiment models and write the artifacts the runtime loads.
 
-    python -m services.enrich.sentiment_train --data ../shared/data --out services/enrich/models
+    python -m services.enrich.training.sentiment_train --data ../shared/data --out services/enrich/models
 
 Deterministic (fixed seeds, liblinear/closed-form solvers), about 2-4 minutes on 2 cores. Training
 needs the dev dependency group (scikit-learn, vaderSentiment for its MIT-licensed lexicon file,
@@ -171,7 +171,7 @@ def prune(w: np.ndarray, keep: int, importance: np.ndarray | None = None) -> tup
 
 def save(out: Path, lang: str, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    from services.enrich.complaints_train import save_npz
+    from services.enrich.training.complaints_train import save_npz
 
     save_npz(out / f"sentiment_{lang}.npz", arrays)
     (out / f"sentiment_{lang}.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
@@ -425,7 +425,7 @@ def train_english(data: Path, out: Path) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "models")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "models")
     parser.add_argument("--only", choices=["ko", "en"], default=None)
     args = parser.parse_args(argv)
     np.random.seed(SEED)

@@ -1,6 +1,6 @@
 """Evaluate the committed sentiment model on the dev sets and measure its throughput.
 
-    python -m services.enrich.sentiment_eval --data ../shared/data --out bench/results/sentiment_eval.json
+    make eval-sentiment  # python -m services.enrich.training.sentiment_eval --data DIR --out FILE.json
 
 Everything goes through the public API (``load_model().predict``), language detection included:
 * NSMC dev accuracy: sign of the score (score > 0 -> positive) against the 0/1 label;
@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 
 from services.enrich.language import detect_languages  # noqa: E402
 from services.enrich.sentiment import NEGATIVE, NEUTRAL, POSITIVE, load_model  # noqa: E402
-from services.enrich.sentiment_train import load_nsmc, load_tweeteval, macro_recall  # noqa: E402
+from services.enrich.training.sentiment_train import load_nsmc, load_tweeteval, macro_recall  # noqa: E402
 
 _LABEL_ID = {NEGATIVE: 0, NEUTRAL: 1, POSITIVE: 2}
 
