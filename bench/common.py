@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from services.common.kafka_local import KAFKA_VERSION, LocalKafka, free_port
 from services.common.settings import EnrichSettings, IngestSettings
+from services.local.kafka import KAFKA_VERSION, LocalKafka, free_port
 
 SEED = 7
 EVENTS_PER_SIMULATED_HOUR = 1000  # the default simulation makes about 1,020 events an hour

@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 from bench.common import broker, machine, pipeline_settings, stop_process, write_report  # noqa: E402
 from services.common.kafka import consumer_lag, ensure_topics  # noqa: E402
 from services.common.settings import EnrichSettings, to_env  # noqa: E402
-from services.enrich.load_consumer import loader_group  # noqa: E402
 from services.ingest.cli_simulate import produce_events  # noqa: E402
 from services.ingest.simulator import SimulationConfig, simulate  # noqa: E402
+from services.loader.consumer import loader_group  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "enrich_worker.json"
 

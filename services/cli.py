@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import shutil
 import sys
 import time
@@ -114,7 +113,7 @@ def kafka_up() -> None:
     """Start the local broker (var/kafka) and create the pipeline's topics."""
     from services.common.kafka import ensure_topics
     from services.common.settings import EnrichSettings
-    from services.stack import local_kafka
+    from services.local.stack import local_kafka
 
     broker = local_kafka()
     if not broker.is_running():
@@ -127,7 +126,7 @@ def kafka_up() -> None:
 @kafka_app.command("down")
 def kafka_down() -> None:
     """Stop the local broker (data is kept in var/kafka)."""
-    from services.stack import local_kafka
+    from services.local.stack import local_kafka
 
     broker = local_kafka()
     was = broker.is_running()
@@ -138,19 +137,16 @@ def kafka_down() -> None:
 # --- Workers ------------------------------------------------------------------------------------
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 @enrich_app.command("worker")
 def enrich_worker() -> None:
     """Run the enrich worker; with the loader enabled it owns ClickHouse writes (and chDB queries)."""
 
     from services.common.clickhouse import ChdbPathBusy, Database, connect
-    from services.common.kafka import ensure_topics, run_worker
+    from services.common.kafka import ensure_topics
     from services.common.migrations import migrate as run_migrations
     from services.common.settings import EnrichSettings
     from services.enrich.app import create_app
+    from services.runtime.app import run_worker
 
     settings = EnrichSettings()
     asyncio.run(ensure_topics(settings))
@@ -175,8 +171,9 @@ def alerts_worker() -> None:
     """Run the alerts worker."""
 
     from services.alerts.app import create_app
-    from services.common.kafka import ensure_topics, run_worker
+    from services.common.kafka import ensure_topics
     from services.common.settings import AlertsSettings
+    from services.runtime.app import run_worker
 
     settings = AlertsSettings()
     asyncio.run(ensure_topics(settings))
@@ -213,7 +210,7 @@ def write_jsonl(path: Path, events: list[dict[str, object]]) -> None:
 def up() -> None:
     """Start Kafka and the workers in the background (stop with `engage down`)."""
     from services.common.settings import AlertsSettings, EnrichSettings
-    from services.stack import local_kafka, start_worker, wait_healthy, worker_env, workers
+    from services.local.stack import local_kafka, start_worker, wait_healthy, worker_env, workers
 
     kafka_up()
     broker = local_kafka()
@@ -230,7 +227,7 @@ def up() -> None:
 @app.command()
 def down() -> None:
     """Stop the workers, then Kafka."""
-    from services.stack import stop_worker
+    from services.local.stack import stop_worker
 
     for name in ("alerts", "enrich"):
         if stop_worker(name):
@@ -251,7 +248,7 @@ def run(
     from services.drain import NotProcessed, wait_with_progress
     from services.ingest.demo import run_scenario
     from services.ingest.replay import replay_files
-    from services.stack import (
+    from services.local.stack import (
         StackError,
         local_kafka,
         start_worker,

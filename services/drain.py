@@ -33,7 +33,7 @@ class Stage:
 
 def pipeline_stages(enrich: EnrichSettings, alerts: AlertsSettings) -> list[Stage]:
     """The stages in flow order; a stage's input is complete once the one before it has committed."""
-    from services.enrich.load_consumer import loaded_topics, loader_group
+    from services.loader.consumer import loaded_topics, loader_group
 
     stages = [
         Stage("enrich", enrich.enrich_app_id, (enrich.topic_raw,)),

@@ -25,11 +25,12 @@ from services.alerts.engine import AlertEngine
 from services.alerts.spike import SpikeConfig
 from services.common import metrics
 from services.common.avro import AvroCodec, codec
-from services.common.faust_state import ChangelogWriter, TableBacking
-from services.common.faust_web import add_health_views, decode_batch, take_events
-from services.common.kafka import faust_app
 from services.common.keyed_state import Position
 from services.common.settings import AlertsSettings
+from services.runtime.app import faust_app
+from services.runtime.batches import decode_batch, take_events
+from services.runtime.state import ChangelogWriter, TableBacking
+from services.runtime.web import add_health_views
 
 log = logging.getLogger(__name__)
 

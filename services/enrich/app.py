@@ -11,7 +11,7 @@ Raw events are keyed by brand, so every table key (post, brand|actor, thread, br
 raw partition; table values are written to the changelog partition of the raw partition that
 changed them, so a worker that takes over a raw partition restores exactly that state.
 
-The ClickHouse loader (:mod:`services.enrich.load_consumer`) runs in the same worker as a batching
+The ClickHouse loader (:mod:`services.loader.consumer`) runs in the same worker as a batching
 consumer of its own, committing offsets only after the inserts succeeded.
 """
 
@@ -27,18 +27,19 @@ import faust
 
 from services.common import metrics
 from services.common.avro import AvroCodec, SchemaError, codec
-from services.common.batch_send import OutputBatch
 from services.common.clickhouse import Database, QueryLimits
-from services.common.faust_state import ChangelogWriter, TableBacking
-from services.common.faust_web import add_health_views, dead_letter, decode_batch, take_events
-from services.common.kafka import faust_app
 from services.common.keyed_state import Position
 from services.common.settings import EnrichSettings
 from services.enrich.features.engine import FeatureEngine, Stores
-from services.enrich.load_consumer import Loader
-from services.enrich.loader import TARGETS
 from services.enrich.processor import enrich_records, invalid_reason
-from services.enrich.query_api import QueryServer, add_query_view, parse_tokens
+from services.loader.consumer import Loader
+from services.loader.query_api import QueryServer, add_query_view, parse_tokens
+from services.loader.tables import TARGETS
+from services.runtime.app import faust_app
+from services.runtime.batch_send import OutputBatch
+from services.runtime.batches import dead_letter, decode_batch, take_events
+from services.runtime.state import ChangelogWriter, TableBacking
+from services.runtime.web import add_health_views
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from services.common.kafka_local import free_port
 from services.common.settings import REPO_ROOT, AlertsSettings, EnrichSettings, IngestSettings, to_env
+from services.local.kafka import free_port
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Record-batch publishing (services.common.batch_send) on a real broker: same partitions as
+"""Record-batch publishing (services.runtime.batch_send) on a real broker: same partitions as
 per-message sends, order kept per partition, delivery offsets reported, errors surfaced."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from services.common.batch_send import OutputBatch
+from services.runtime.batch_send import OutputBatch
 
 pytestmark = pytest.mark.integration
 

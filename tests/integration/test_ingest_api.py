@@ -19,13 +19,13 @@ from aiokafka import AIOKafkaConsumer
 
 from services.common.avro import codec
 from services.common.kafka import ensure_topics, topic_end_offsets
-from services.common.kafka_local import free_port
 from services.common.query import run_query
 from services.common.settings import IngestSettings
 from services.drain import wait_processed
 from services.ingest.api import create_app
 from services.ingest.pseudonym import is_pseudonym, pseudonymise
 from services.ingest.webhooks import signatures as sig
+from services.local.kafka import free_port
 from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
 

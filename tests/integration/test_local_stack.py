@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.common.kafka_local import free_port
 from services.ingest.simulator import SimulationConfig, simulate
+from services.local.kafka import free_port
 
 pytestmark = pytest.mark.integration
 

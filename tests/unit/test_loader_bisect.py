@@ -16,9 +16,9 @@ from services.common.avro import codec
 from services.common.clickhouse import Database
 from services.common.dlq import header_dict
 from services.common.settings import EnrichSettings
-from services.enrich import load_consumer
-from services.enrich.load_consumer import InsertGaveUp, Loader, Parked, insert_bisecting, is_row_error
-from services.enrich.loader import TARGETS
+from services.loader import consumer as load_consumer
+from services.loader.consumer import InsertGaveUp, Loader, Parked, insert_bisecting, is_row_error
+from services.loader.tables import TARGETS
 from tests.factories import make_enriched_event
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import faust
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.common.faust_web import add_health_views
-from services.common.kafka import faust_app
 from services.common.settings import EnrichSettings
+from services.runtime.app import faust_app
+from services.runtime.web import add_health_views
 
 
 def _app(tmp_path: Path) -> faust.App:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import httpx
 
-from services.common.kafka_local import LocalKafka
 from services.common.query import ensure_local_token
 from services.common.settings import REPO_ROOT, AlertsSettings, CommonSettings, EnrichSettings
+from services.local.kafka import LocalKafka
 
 log = logging.getLogger(__name__)
 

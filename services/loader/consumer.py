@@ -43,11 +43,11 @@ from mode import Service
 
 from services.common import failpoints, metrics
 from services.common.avro import DecodeError, codec
-from services.common.batch_send import OutputBatch
 from services.common.clickhouse import Database
 from services.common.dlq import dlq_headers
 from services.common.settings import EnrichSettings
-from services.enrich.loader import TARGETS, LoadTarget, to_columns
+from services.loader.tables import TARGETS, LoadTarget, to_columns
+from services.runtime.batch_send import OutputBatch
 
 log = logging.getLogger(__name__)
 
