@@ -48,10 +48,8 @@ def topic_specs(settings: CommonSettings) -> list[TopicSpec]:
         ),
         # Dead letters are kept long: each one is a promise that nothing accepted was lost.
         TopicSpec(settings.topic_dlq, 1, r, config(30)),
+        TopicSpec(settings.topic_loader_dlq, 1, r, config(30)),
     ]
-    loader_dlq = getattr(settings, "topic_loader_dlq", None)
-    if loader_dlq:
-        specs.append(TopicSpec(loader_dlq, 1, r, config(30)))
     return specs
 
 

@@ -1,4 +1,4 @@
-"""Enrich worker: a faust app with the enrich agent and the ClickHouse loader agents.
+"""Enrich worker: a faust app with the enrich agent.
 
 The enrich agent consumes raw events in batches (``take_events``), adds stateless features
 (:func:`~services.enrich.processor.enrich_records`) and stateful ones (the feature engine over four
@@ -11,8 +11,7 @@ Raw events are keyed by brand, so every table key (post, brand|actor, thread, br
 raw partition; table values are written to the changelog partition of the raw partition that
 changed them, so a worker that takes over a raw partition restores exactly that state.
 
-The ClickHouse loader (:mod:`services.loader.consumer`) runs in the same worker as a batching
-consumer of its own, committing offsets only after the inserts succeeded.
+The ClickHouse loader (:mod:`services.loader`) is a worker of its own; this one never touches ClickHouse.
 """
 
 from __future__ import annotations
@@ -27,16 +26,11 @@ import faust
 
 from services.common import metrics
 from services.common.avro import AvroCodec, SchemaError, codec
-from services.common.clickhouse import Database, QueryLimits
 from services.common.keyed_state import Position
 from services.common.settings import EnrichSettings
 from services.enrich.features.engine import FeatureEngine, Stores
 from services.enrich.processor import enrich_records, invalid_reason
-from services.loader.consumer import Loader
-from services.loader.query_api import QueryServer, add_query_view, parse_tokens
-from services.loader.tables import TARGETS
-from services.runtime.app import faust_app
-from services.runtime.batch_send import OutputBatch
+from services.runtime.app import faust_app, output_batch
 from services.runtime.batches import dead_letter, decode_batch, take_events
 from services.runtime.state import ChangelogWriter, TableBacking
 from services.runtime.web import add_health_views
@@ -46,8 +40,8 @@ log = logging.getLogger(__name__)
 STATE_TABLES = ("posts", "funnels", "threads", "brands")
 
 
-def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
-    """Build the enrich app; ``db`` is required when the loader runs in this worker."""
+def create_app(settings: EnrichSettings) -> faust.App:
+    """Build the enrich app (its agent, tables and web views)."""
     app = faust_app(
         settings,
         settings.enrich_app_id,
@@ -99,7 +93,7 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
         ):
             started = time.perf_counter()
             metrics.events_received("enrich")
-            out = OutputBatch(app.producer)
+            out = output_batch(app)
             decoded, pending = await decode_batch(events, raw_codec, dlq_topic, "enrich")
             valid = []
             for event, raw in decoded:
@@ -144,31 +138,6 @@ def create_app(settings: EnrichSettings, db: Database | None) -> faust.App:
                 metrics.EVENTS_OUT.labels("enrich", *labels).inc(n)
             metrics.PROCESSING_SECONDS.labels("enrich").observe(time.perf_counter() - started)
 
-    if settings.loader_enabled:
-        if db is None:
-            raise ValueError("the loader needs a ClickHouse database")
-        loader: Loader | None = Loader(settings, db, app.producer, app.conf)
-        app.service(loader)  # type: ignore[arg-type]  # an instance: faust starts it with the app
-        # Analysts' queries on a read-only session of their own: a refused write cannot touch the loader's.
-        session, tokens = db.query_session(QueryLimits.of(settings)), parse_tokens(settings.query_tokens)
-        if settings.enrich_query_port:
-            server = QueryServer(session, tokens, settings.enrich_query_host, settings.enrich_query_port)
-            app.service(server)  # type: ignore[arg-type]
-        else:
-            add_query_view(app, session, tokens)
-    else:
-        loader = None
     metrics.events_received("enrich")
-    if settings.loader_enabled:
-        metrics.events_received("loader")
-        # Export the failure counters at 0, so that their first increment shows in rate()/increase().
-        for target in TARGETS.values():
-            metrics.LOADER_FAILURES.labels(target.table)
-        metrics.DLQ.labels("loader", "clickhouse_insert_failed")
-        metrics.DLQ.labels("loader", "clickhouse_row_rejected")
-    add_health_views(
-        app,
-        extra_lag=loader.partition_lag if loader is not None else None,
-        not_ready=loader.problem if loader is not None else None,
-    )
+    add_health_views(app)
     return app

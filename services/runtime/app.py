@@ -9,6 +9,7 @@ import faust
 
 from services.common.settings import CommonSettings
 from services.runtime import offsets
+from services.runtime.batch_send import OutputBatch
 from services.runtime.taskdump import format_consumer, format_tasks
 
 log = logging.getLogger(__name__)
@@ -102,3 +103,8 @@ def faust_broker_kwargs(settings: CommonSettings) -> dict[str, object]:
             create_ssl_context(cafile=settings.kafka_ssl_cafile)
         )
     return kwargs
+
+
+def output_batch(app: faust.App) -> OutputBatch:
+    """A batch of outputs sent on the app's own aiokafka producer (it exists once the app started)."""
+    return OutputBatch(getattr(app.producer, "_producer", None))

@@ -158,7 +158,7 @@ def test_the_readme_crisis_walkthrough_pages_on_day_two_once_per_alert_and_resol
     after = events[len(quiet) + len(during) :]
 
     def drain() -> None:
-        asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, timeout=600))
+        asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, pipeline.loader, timeout=600))
 
     def alerts_in_clickhouse() -> list[list[Any]]:
         _, rows = run_query(

@@ -426,7 +426,7 @@ def test_webhook_and_batch_reach_clickhouse(pipeline: Pipeline) -> None:
         )
         assert signed.status_code == 200 and signed.json()["accepted"] == 1
         assert c.post("/v1/events", json=batch, headers=AUTH).json()["accepted"] == 2
-    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, timeout=120))
+    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, pipeline.loader, timeout=120))
     _, rows = run_query(
         pipeline.dsn,
         "SELECT event_id, platform, event_type, actor_id, brand_id FROM events FINAL ORDER BY event_id",
