@@ -1,8 +1,8 @@
 """Enrich worker: a faust app with the enrich agent.
 
-The enrich agent consumes raw events in batches (``take_events``), adds stateless features
-(:func:`~services.enrich.processor.enrich_records`) and stateful ones (the feature engine over four
-changelog-backed tables), then publishes the enriched events and one snapshot per changed post,
+The enrich agent consumes raw events in batches (``take_events``) and hands each to
+:func:`~services.enrich.batch.handle_batch`: stateless features, then stateful ones (the feature engine
+over four changelog-backed tables). It publishes the enriched events and one snapshot per changed post,
 follower journey and brand. Faust acks a batch only after the loop body finished with it, and
 flushes the producer (outputs and changelogs) before committing offsets; the engine's per-key
 offset marks make a redelivered event change no state twice (see ``services/enrich/features``).
@@ -19,17 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
-from typing import Any
 
 import faust
 
 from services.common import metrics
-from services.common.avro import AvroCodec, SchemaError, codec
-from services.common.keyed_state import Position
+from services.common.avro import codec
 from services.common.settings import EnrichSettings
+from services.enrich.batch import OutputTopics, RawEvent, handle_batch
 from services.enrich.features.engine import FeatureEngine, Stores
-from services.enrich.processor import enrich_records, invalid_reason
 from services.runtime.app import faust_app, output_batch
 from services.runtime.batches import dead_letter, decode_batch, take_events
 from services.runtime.state import ChangelogWriter, TableBacking
@@ -50,31 +47,15 @@ def create_app(settings: EnrichSettings) -> faust.App:
         settings.enrich_web_port,
         store=settings.faust_store,
     )
-    raw_codec, enriched_codec = codec("social_event"), codec("enriched_event")
-
-    def raw_topic_of(name: str) -> Any:
-        return app.topic(name, value_serializer="raw", key_serializer="raw")
-
-    raw_topic = raw_topic_of(settings.topic_raw)
-    dlq_topic = raw_topic_of(settings.topic_dlq)
-    # (topic name, codec, key of a snapshot row) per feature snapshot kind.
-    snapshot_outputs: dict[str, tuple[str, AvroCodec, Any]] = {
-        "posts": (
-            settings.topic_post_virality,
-            codec("post_virality"),
-            lambda r: f"{r['brand_id']}|{r['post_id']}",
-        ),
-        "funnels": (
-            settings.topic_follower_funnel,
-            codec("follower_funnel"),
-            lambda r: f"{r['brand_id']}|{r['actor_id']}",
-        ),
-        "brands": (
-            settings.topic_brand_backlog,
-            codec("brand_backlog"),
-            lambda r: r["brand_id"],
-        ),
-    }
+    raw_codec = codec("social_event")
+    raw_topic = app.topic(settings.topic_raw, value_serializer="raw", key_serializer="raw")
+    dlq_topic = app.topic(settings.topic_dlq, value_serializer="raw", key_serializer="raw")
+    topics = OutputTopics(
+        enriched=settings.topic_enriched,
+        posts=settings.topic_post_virality,
+        funnels=settings.topic_follower_funnel,
+        brands=settings.topic_brand_backlog,
+    )
     tables = {
         name: app.Table(f"features-{name}", default=None, partitions=settings.topic_partitions)
         for name in STATE_TABLES
@@ -93,48 +74,25 @@ def create_app(settings: EnrichSettings) -> faust.App:
         ):
             started = time.perf_counter()
             metrics.events_received("enrich")
-            out = output_batch(app)
             decoded, pending = await decode_batch(events, raw_codec, dlq_topic, "enrich")
-            valid = []
-            for event, raw in decoded:
-                problem = invalid_reason(raw, settings.enrich_max_text_chars)
-                if problem is None:
-                    valid.append((event, raw))
-                else:
-                    pending.append(await dead_letter(dlq_topic, event, "enrich", "invalid_event", problem))
-            decoded = valid
-            enriched = enrich_records([record for _, record in decoded])
-            positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
-            features = engine.process(enriched, positions, write=changelogs.write)
+            inbound = [RawEvent(e.message.key, e.message.partition, e.message.offset, r) for e, r in decoded]
+            result = handle_batch(
+                inbound, engine, topics, settings.enrich_max_text_chars, write=changelogs.write
+            )
+            for index, reason, detail in result.rejected:
+                pending.append(await dead_letter(dlq_topic, decoded[index][0], "enrich", reason, detail))
+            out = output_batch(app)
             changelogs.queue(out)
-            seen: Counter[tuple[str, str]] = Counter()
-            sent: Counter[tuple[str, str]] = Counter()
-            for (event, raw), record, extra in zip(decoded, enriched, features.event_features, strict=True):
-                labels = (raw["platform"], raw["event_type"])
-                seen[labels] += 1
-                record.update(extra)
-                try:
-                    value = enriched_codec.encode(record)
-                except SchemaError as exc:
-                    pending.append(await dead_letter(dlq_topic, event, "enrich", "schema", str(exc)))
-                    continue
-                out.add(settings.topic_enriched, event.message.key, value)
-                sent[labels] += 1
-            for kind, rows in (
-                ("posts", features.posts),
-                ("funnels", features.funnels),
-                ("brands", features.brands),
-            ):
-                topic_name, row_codec, key_of = snapshot_outputs[kind]
-                for row in rows:
-                    out.add(topic_name, key_of(row).encode(), row_codec.encode(row))
-                metrics.FEATURE_SNAPSHOTS.labels(kind).inc(len(rows))
+            for topic, key, value in result.messages:
+                out.add(topic, key, value)
             pending.extend(await out.send())
             # Wait for Kafka to acknowledge every output before the batch is acked (and committed).
             await asyncio.gather(*pending)
-            for labels, n in seen.items():
+            for kind, n in result.snapshots.items():
+                metrics.FEATURE_SNAPSHOTS.labels(kind).inc(n)
+            for labels, n in result.seen.items():
                 metrics.EVENTS_IN.labels("enrich", *labels).inc(n)
-            for labels, n in sent.items():
+            for labels, n in result.sent.items():
                 metrics.EVENTS_OUT.labels("enrich", *labels).inc(n)
             metrics.PROCESSING_SECONDS.labels("enrich").observe(time.perf_counter() - started)
 
