@@ -252,6 +252,30 @@ def test_sigkill_enrich_mid_stream_loses_and_duplicates_nothing(
         raise AssertionError(f"{exc}\n{trace_events(p, missing)}") from exc
 
 
+def test_sigkill_loader_mid_stream_loads_every_row_exactly_once(
+    make_pipeline: PipelineFactory, kafka_bootstrap: str, sim: Simulation
+) -> None:
+    """The loader dies mid-stream with inserted but uncommitted batches likely in flight (no flush, no
+    leaving the group, the chDB owner lock left behind): its successor takes the lock over, reloads from
+    the committed offsets, and redelivered rows collapse — every table holds each key once, and the
+    enrich worker kept running throughout."""
+    p = make_pipeline(kafka_bootstrap)
+    p.start()
+    enrich_pid = p.procs["enrich"].pid
+    loaded_at_fault = run_with_fault(p, sim.events, sigkill_and_restart(p, "loader"))
+    assert loaded_at_fault < len(sim.events)
+    drain(p)
+    assert p.procs["enrich"].pid == enrich_pid and p.procs["enrich"].poll() is None
+    assert_equals_ground_truth(p, sim)
+    for table, key in (
+        ("post_virality", "brand_id, post_id"),
+        ("follower_funnel", "brand_id, actor_id"),
+        ("brand_backlog", "brand_id"),
+    ):
+        [[rows, keys]] = q(p, f"SELECT count(), uniqExact({key}) FROM {table} FINAL")
+        assert rows == keys > 0, table
+
+
 def replay_alert_engine(p: Pipeline) -> tuple[dict[str, Any], set[tuple[str, str]]]:
     """The alert engine run in one pass over its input topics as they are: the signal state and the
     (alert_id, status) pairs an alerts worker that never crashed would have."""
