@@ -1,6 +1,6 @@
 """Prometheus metrics shared by the services; names follow ``engage_<what>_<unit>``.
 
-Every service process (ingest API, enrich worker, alerts worker) exposes all of them on ``/metrics``;
+Every service process (ingest API, enrich, loader and alerts workers) exposes all of them on ``/metrics``;
 a stage only fills in the series it owns. The alerting rules in
 ``deploy/helm/engage/files/prometheus-rules.yml`` and the dashboard in
 ``deploy/grafana/engage-pipeline.json`` use only the names defined here (unit tests check it).

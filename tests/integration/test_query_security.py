@@ -1,6 +1,6 @@
-"""/query on a running enrich worker: token, read-only rules, its own session, readiness, web pages.
+"""/query on a running loader worker: token, read-only rules, its own session, readiness, web pages.
 
-The worker here serves /query on a port of its own (``ENGAGE_ENRICH_QUERY_PORT``), as the chart
+The worker here serves /query on a port of its own (``ENGAGE_LOADER_QUERY_PORT``), as the chart
 deploys it; the end-to-end module covers /query on the web port.
 """
 
