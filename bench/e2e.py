@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.common import pipeline_settings
+from bench.common import loader_settings, pipeline_settings
 from bench.enrich_worker import Stalled, enrich_worker, query, query_headers
 from bench.ingest_http import TOKEN, server
 from services.common.kafka import ensure_topics
@@ -105,7 +105,7 @@ async def _latency_run(
     seen: dict[str, float] = {}
     tick = 0.1
     per_tick = max(1, round(rate * tick))
-    url = enrich.query_url()
+    url = loader_settings(enrich).query_url()
     sending, behind = True, False
 
     async def poll() -> None:
