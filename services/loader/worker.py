@@ -79,11 +79,7 @@ async def report_lag(loader: Loader, interval: float = LAG_INTERVAL_SECONDS) -> 
         except Exception as exc:  # rebalancing, broker briefly unreachable
             log.debug("consumer lag not measured: %s", exc)
             continue
-        for labels, lag in current.items():
-            metrics.CONSUMER_LAG.labels(*labels).set(lag)
-        for labels in reported - current.keys():
-            metrics.CONSUMER_LAG.remove(*labels)
-        reported = set(current)
+        reported = metrics.publish_lag(current, reported)
 
 
 def export_zero_counters() -> None:

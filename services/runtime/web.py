@@ -69,11 +69,7 @@ def add_lag_metrics(
         except Exception as exc:  # not started yet, rebalancing, broker briefly unreachable
             log.debug("consumer lag not measured: %s", exc)
             return
-        for labels, lag in current.items():
-            metrics.CONSUMER_LAG.labels(*labels).set(lag)
-        for labels in reported - current.keys():
-            metrics.CONSUMER_LAG.remove(*labels)
-        reported = set(current)
+        reported = metrics.publish_lag(current, reported)
 
 
 async def _partition_lag(app: faust.App) -> dict[tuple[str, str, str], int]:
