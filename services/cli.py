@@ -21,7 +21,7 @@ from services.ingest import cli_replay, cli_serve, cli_simulate
 app = typer.Typer(no_args_is_help=True, help="engage: listen to a brand's audience in real time.")
 kafka_app = typer.Typer(no_args_is_help=True, help="The local single-node Kafka (KRaft) broker.")
 enrich_app = typer.Typer(no_args_is_help=True, help="Enrichment worker (stateless and stateful features).")
-loader_app = typer.Typer(no_args_is_help=True, help="ClickHouse loader worker (and /query in embedded mode).")
+loader_app = typer.Typer(no_args_is_help=True, help="ClickHouse loader worker (and analysts' /query).")
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts worker (reputation-spike detection).")
 demo_app = typer.Typer(no_args_is_help=True, help="The bundled demo scenario.")
 ingest_app = typer.Typer(no_args_is_help=True, help="Ingest HTTP service (API + platform webhooks).")
