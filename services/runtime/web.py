@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -15,16 +14,10 @@ log = logging.getLogger(__name__)
 
 LAG_INTERVAL_SECONDS = 10.0
 
-# (group, topic, partition) -> messages not yet committed
-LagSource = Callable[[], Awaitable[dict[tuple[str, str, str], int]]]
 
-
-def add_health_views(
-    app: faust.App, extra_lag: LagSource | None = None, not_ready: Callable[[], str | None] | None = None
-) -> None:
-    """Register liveness, readiness (partitions assigned, not rebalancing, and ``not_ready()`` — e.g.
-    the loader's — reporting no problem), Prometheus metrics, and the periodic consumer-lag
-    measurement."""
+def add_health_views(app: faust.App) -> None:
+    """Register liveness, readiness (partitions assigned, not rebalancing), Prometheus metrics, and the
+    periodic consumer-lag measurement."""
 
     @app.page("/healthz")
     class Healthz(View):
@@ -35,9 +28,6 @@ def add_health_views(
     class Readyz(View):
         async def get(self, request: Request) -> Response:
             ready = _is_ready(app)
-            problem = not_ready() if not_ready is not None else None
-            if problem is not None:
-                return self.json({"ready": False, "problem": problem}, status=503)
             return self.json({"ready": ready}, status=200 if ready else 503)
 
     @app.page("/metrics")
@@ -46,17 +36,14 @@ def add_health_views(
             body, content_type = metrics.render()
             return self.bytes(body, content_type=content_type.split(";")[0])
 
-    add_lag_metrics(app, extra=extra_lag)
+    add_lag_metrics(app)
 
 
-def add_lag_metrics(
-    app: faust.App, interval: float = LAG_INTERVAL_SECONDS, extra: LagSource | None = None
-) -> None:
+def add_lag_metrics(app: faust.App, interval: float = LAG_INTERVAL_SECONDS) -> None:
     """Every ``interval`` seconds, set ``engage_consumer_lag`` for each source partition this worker
     is assigned: the partition's high watermark minus the group's committed offset. Each replica
     reports only its own partitions, so summing over replicas gives the group's lag; series of
-    partitions that moved to another replica are removed. ``extra`` adds the lag of a consumer of the
-    worker's own (the loader's group)."""
+    partitions that moved to another replica are removed."""
     reported: set[tuple[str, str, str]] = set()
 
     @app.timer(interval=interval, name="consumer-lag")
@@ -64,8 +51,6 @@ def add_lag_metrics(
         nonlocal reported
         try:
             current = await _partition_lag(app)
-            if extra is not None:
-                current.update(await extra())
         except Exception as exc:  # not started yet, rebalancing, broker briefly unreachable
             log.debug("consumer lag not measured: %s", exc)
             return
