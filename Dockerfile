@@ -43,6 +43,6 @@ RUN groupadd --system --gid 10001 engage \
 WORKDIR /app
 COPY --from=build --chown=0:0 /app /app
 USER 10001:10001
-EXPOSE 8080 6066 6067
+EXPOSE 8080 6066 6067 6069
 ENTRYPOINT ["engage"]
 CMD ["--help"]

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from services.common.kafka_local import KAFKA_VERSION, LocalKafka, free_port
-from services.common.settings import EnrichSettings, IngestSettings
+from services.common.settings import EnrichSettings, IngestSettings, LoaderSettings
+from services.local.kafka import KAFKA_VERSION, LocalKafka, free_port
 
 SEED = 7
 EVENTS_PER_SIMULATED_HOUR = 1000  # the default simulation makes about 1,020 events an hour
@@ -69,9 +69,22 @@ def pipeline_settings(bootstrap: str, tmp: Path, prefix: str) -> tuple[IngestSet
         enrich_web_port=free_port(),
         enrich_data_dir=tmp / "enrich",
         topic_loader_dlq=f"{ns}.loader.dlq",
-        query_tokens="bench-query-token",
     )
     return ingest, enrich
+
+
+_LOADER_PORTS: dict[str, int] = {}
+
+
+def loader_settings(enrich: EnrichSettings) -> LoaderSettings:
+    """The loader beside a bench enrich worker: the same topics and chDB path, a consumer group named
+    after enrich's, and one free port per enrich app for as long as the bench runs."""
+    shared = {k: v for k, v in enrich.model_dump().items() if k in LoaderSettings.model_fields}
+    app_id = enrich.enrich_app_id.removesuffix("-enrich")
+    port = _LOADER_PORTS.setdefault(enrich.enrich_app_id, free_port())
+    return LoaderSettings(
+        **shared, loader_app_id=f"{app_id}-loader", loader_web_port=port, query_tokens="bench-query-token"
+    )
 
 
 def _version(dist: str) -> str | None:

@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.common import pipeline_settings
+from bench.common import loader_settings, pipeline_settings
 from bench.enrich_worker import Stalled, enrich_worker, query, query_headers
 from bench.ingest_http import TOKEN, server
 from services.common.kafka import ensure_topics
-from services.common.kafka_local import free_port
 from services.common.settings import EnrichSettings
 from services.ingest.producer import EventProducer, candidates_from_objects
+from services.local.kafka import free_port
 
 # A rate is sustained when every row is visible this soon after the last send (no backlog built up).
 SUSTAINED_DRAIN_S = 5.0
@@ -105,7 +105,7 @@ async def _latency_run(
     seen: dict[str, float] = {}
     tick = 0.1
     per_tick = max(1, round(rate * tick))
-    url = enrich.query_url()
+    url = loader_settings(enrich).query_url()
     sending, behind = True, False
 
     async def poll() -> None:

@@ -35,10 +35,16 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import broker, machine, pipeline_settings, stop_process, write_report  # noqa: E402
+from bench.common import (  # noqa: E402
+    broker,
+    loader_settings,
+    machine,
+    pipeline_settings,
+    stop_process,
+    write_report,
+)
 from services.common.kafka import consumer_lag, ensure_topics  # noqa: E402
 from services.common.settings import EnrichSettings, to_env  # noqa: E402
-from services.enrich.load_consumer import loader_group  # noqa: E402
 from services.ingest.cli_simulate import produce_events  # noqa: E402
 from services.ingest.simulator import SimulationConfig, simulate  # noqa: E402
 
@@ -78,15 +84,15 @@ async def wait_committed(
 
 
 def query_headers(settings: EnrichSettings) -> dict[str, str]:
-    """The bearer token of the worker's /query (the first of its ENGAGE_QUERY_TOKENS)."""
-    return {"Authorization": f"Bearer {settings.query_tokens.split(',')[0].strip()}"}
+    """The bearer token of the loader's /query (the first of its ENGAGE_QUERY_TOKENS)."""
+    tokens = loader_settings(settings).query_tokens
+    return {"Authorization": f"Bearer {tokens.split(',')[0].strip()}"}
 
 
 def query(settings: EnrichSettings, sql: str, timeout: float = 60) -> list[list[Any]]:
-    """Rows of a read-only query, through the running worker's /query endpoint (it owns the chDB)."""
-    resp = httpx.post(
-        settings.query_url(), json={"sql": sql}, headers=query_headers(settings), timeout=timeout
-    )
+    """Rows of a read-only query, through the running loader's /query endpoint (it owns the chDB)."""
+    url = loader_settings(settings).query_url()
+    resp = httpx.post(url, json={"sql": sql}, headers=query_headers(settings), timeout=timeout)
     body = resp.json()
     if resp.status_code != 200:
         raise RuntimeError(f"query failed: {body.get('error', resp.text)}")
@@ -126,34 +132,42 @@ def stack_dump(pid: int) -> str:
 
 @contextlib.contextmanager
 def enrich_worker(
-    settings: EnrichSettings, log_path: Path
+    settings: EnrichSettings, log_path: Path, loader: bool = True
 ) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
-    """Run `engage enrich worker` until the block ends; yields (process, monotonic time it became ready)."""
-    env = {
-        **os.environ,
-        **to_env(settings),
-        "ENGAGE_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning"),
-    }
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "enrich", "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://{settings.enrich_web_host}:{settings.enrich_web_port}/readyz"
-            deadline = time.monotonic() + 180
+    """Run `engage enrich worker` (and, with ``loader``, `engage loader worker` beside it, logging to
+    ``<log_path stem>-loader.log``) until the block ends; yields (the enrich process, monotonic time both
+    were ready)."""
+    level = {"ENGAGE_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning")}
+    workers = [("enrich", to_env(settings), settings.enrich_web_port, log_path)]
+    if loader:
+        loaded = loader_settings(settings)
+        loader_log = log_path.with_name(f"{log_path.stem}-loader.log")
+        workers.append(("loader", to_env(loaded), loaded.loader_web_port, loader_log))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, env, _, path in workers:
+            with open(path, "wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "services.cli", name, "worker"],
+                        cwd=ROOT,
+                        env={**os.environ, **env, **level},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        deadline = time.monotonic() + 180
+        for proc, (name, _, port, path) in zip(procs, workers, strict=True):
             while True:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"enrich worker not ready:\n{log_path.read_text()[-3000:]}")
+                    raise RuntimeError(f"{name} worker not ready:\n{path.read_text()[-3000:]}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url, timeout=2).status_code == 200:
+                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                         break
                 time.sleep(0.1)
-            yield proc, time.monotonic()
-        finally:
+        yield procs[0], time.monotonic()
+    finally:
+        for proc in procs:
             stop_process(proc)
 
 
@@ -171,7 +185,6 @@ def run_backlog(
         suffix = "noload"
         enrich = enrich.model_copy(
             update={
-                "loader_enabled": False,
                 "enrich_app_id": f"{enrich.enrich_app_id}-{suffix}",
                 "enrich_data_dir": enrich.enrich_data_dir.with_name(
                     f"{enrich.enrich_data_dir.name}-{suffix}"
@@ -187,7 +200,7 @@ def run_backlog(
                 },
             }
         )
-    with enrich_worker(enrich, log_path) as (proc, ready), py_spy(proc.pid, profile):
+    with enrich_worker(enrich, log_path, loader=loader) as (proc, ready), py_spy(proc.pid, profile):
         group = enrich.enrich_app_id
         try:
             enriched = asyncio.run(wait_committed(enrich, group, [enrich.topic_raw]))
@@ -199,7 +212,9 @@ def run_backlog(
                 }
             loaded = asyncio.run(
                 wait_committed(
-                    enrich, loader_group(enrich), [enrich.topic_enriched, *enrich.feature_topics()]
+                    enrich,
+                    loader_settings(enrich).loader_app_id,
+                    [enrich.topic_enriched, *enrich.feature_topics()],
                 )
             )
         except Stalled as exc:

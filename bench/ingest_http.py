@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import broker, machine, stop_process, write_report  # noqa: E402
 from services.common.kafka import ensure_topics  # noqa: E402
-from services.common.kafka_local import free_port  # noqa: E402
 from services.common.settings import IngestSettings, to_env  # noqa: E402
+from services.local.kafka import free_port  # noqa: E402
 
 TOKEN = "bench-token"
 RESULTS = ROOT / "bench" / "results" / "ingest_http.json"

@@ -20,13 +20,13 @@ from typing import Any
 
 from services.common.avro import codec
 from services.common.keyed_state import Position
-from services.common.settings import EnrichSettings
+from services.common.settings import LoaderSettings
 from services.enrich.features.engine import FeatureEngine, Stores
-from services.enrich.loader import TARGETS, to_columns
 from services.enrich.processor import enrich_records
 from services.ingest.canonical import parse_event
 from services.ingest.producer import pseudonymise_actor
 from services.ingest.pseudonym import resolve_key
+from services.loader.tables import TARGETS, to_columns
 
 
 def enriched_rows(events: list[dict[str, Any]], partitions: int = 4) -> list[dict[str, Any]]:
@@ -85,7 +85,7 @@ def _child(events: list[dict[str, Any]], batch: int, queue: Any) -> None:
 
 def load_ceiling(events: list[dict[str, Any]], batch: int | None = None) -> dict[str, float]:
     """Rows/s of raw column-oriented inserts of the enriched ``events``, in a fresh process and chDB."""
-    size = batch or EnrichSettings().loader_batch_size
+    size = batch or LoaderSettings().loader_batch_size
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(events, size, queue))

@@ -8,7 +8,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -21,12 +21,14 @@ from services.ingest import cli_replay, cli_serve, cli_simulate
 
 app = typer.Typer(no_args_is_help=True, help="engage: listen to a brand's audience in real time.")
 kafka_app = typer.Typer(no_args_is_help=True, help="The local single-node Kafka (KRaft) broker.")
-enrich_app = typer.Typer(no_args_is_help=True, help="Enrichment worker (features + ClickHouse loader).")
+enrich_app = typer.Typer(no_args_is_help=True, help="Enrichment worker (stateless and stateful features).")
+loader_app = typer.Typer(no_args_is_help=True, help="ClickHouse loader worker (and analysts' /query).")
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts worker (reputation-spike detection).")
 demo_app = typer.Typer(no_args_is_help=True, help="The bundled demo scenario.")
 ingest_app = typer.Typer(no_args_is_help=True, help="Ingest HTTP service (API + platform webhooks).")
 app.add_typer(kafka_app, name="kafka")
 app.add_typer(enrich_app, name="enrich")
+app.add_typer(loader_app, name="loader")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(demo_app, name="demo")
 app.add_typer(ingest_app, name="ingest")
@@ -63,7 +65,7 @@ def migrate() -> None:
     try:
         db = connect(settings.clickhouse_dsn)
     except ChdbPathBusy as exc:
-        raise _fail(f"{exc}. The owner applies migrations itself on start.") from None
+        raise _fail(f"{exc}. The owner (the loader) applies migrations itself on start.") from None
     try:
         ran = run_migrations(db)
     finally:
@@ -106,7 +108,7 @@ def kafka_up() -> None:
     """Start the local broker (var/kafka) and create the pipeline's topics."""
     from services.common.kafka import ensure_topics
     from services.common.settings import EnrichSettings
-    from services.stack import local_kafka
+    from services.local.stack import local_kafka
 
     broker = local_kafka()
     if not broker.is_running():
@@ -119,7 +121,7 @@ def kafka_up() -> None:
 @kafka_app.command("down")
 def kafka_down() -> None:
     """Stop the local broker (data is kept in var/kafka)."""
-    from services.stack import local_kafka
+    from services.local.stack import local_kafka
 
     broker = local_kafka()
     was = broker.is_running()
@@ -130,36 +132,47 @@ def kafka_down() -> None:
 # --- Workers ------------------------------------------------------------------------------------
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 @enrich_app.command("worker")
 def enrich_worker() -> None:
-    """Run the enrich worker; with the loader enabled it owns ClickHouse writes (and chDB queries)."""
-
-    from services.common.clickhouse import ChdbPathBusy, Database, connect
-    from services.common.kafka import ensure_topics, run_worker
-    from services.common.migrations import migrate as run_migrations
+    """Run the enrich worker: features on raw events, published for the loader and alerts."""
+    from services.common.kafka import ensure_topics
     from services.common.settings import EnrichSettings
     from services.enrich.app import create_app
+    from services.runtime.app import run_worker
 
     settings = EnrichSettings()
     asyncio.run(ensure_topics(settings))
-    db: Database | None = None
-    if settings.loader_enabled:
-        try:
-            db = connect(settings.clickhouse_dsn)
-        except ChdbPathBusy as exc:
-            raise _fail(str(exc)) from None
-        run_migrations(db)
-        db.advertise(settings.query_url())
-    faust_app = create_app(settings, db)
+    run_worker(create_app(settings), settings.log_level)
+
+
+@loader_app.command("worker")
+def loader_worker() -> None:
+    """Run the ClickHouse loader; it owns an embedded chDB path (migrating it on start) and serves /query."""
+    from services.common.clickhouse import ChdbPathBusy, connect
+    from services.common.kafka import ensure_topics
+    from services.common.migrations import migrate as run_migrations
+    from services.common.settings import LoaderSettings
+    from services.loader.worker import serve
+
+    settings = LoaderSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+    )
+    asyncio.run(ensure_topics(settings))
     try:
-        run_worker(faust_app, settings.log_level)
+        db = connect(settings.clickhouse_dsn)
+    except ChdbPathBusy as exc:
+        raise _fail(str(exc)) from None
+    try:
+        if db.embedded:
+            # The chDB owner lock makes this process the only one migrating the path. A server is
+            # migrated by `engage migrate` (the chart's Job), not by every replica on start.
+            run_migrations(db)
+            db.advertise(settings.query_url())
+        asyncio.run(serve(settings, db))
     finally:
-        if db is not None:
-            db.close()
+        db.close()
 
 
 @alerts_app.command("worker")
@@ -167,8 +180,9 @@ def alerts_worker() -> None:
     """Run the alerts worker."""
 
     from services.alerts.app import create_app
-    from services.common.kafka import ensure_topics, run_worker
+    from services.common.kafka import ensure_topics
     from services.common.settings import AlertsSettings
+    from services.runtime.app import run_worker
 
     settings = AlertsSettings()
     asyncio.run(ensure_topics(settings))
@@ -204,27 +218,34 @@ def write_jsonl(path: Path, events: list[dict[str, object]]) -> None:
 @app.command()
 def up() -> None:
     """Start Kafka and the workers in the background (stop with `engage down`)."""
-    from services.common.settings import AlertsSettings, EnrichSettings
-    from services.stack import local_kafka, start_worker, wait_healthy, worker_env, workers
+    from services.local.stack import local_kafka, start_worker, wait_healthy, worker_env, workers
 
     kafka_up()
     broker = local_kafka()
-    enrich, alerts = (
-        EnrichSettings(kafka_bootstrap=broker.bootstrap),
-        AlertsSettings(kafka_bootstrap=broker.bootstrap),
-    )
-    for worker in workers(enrich, alerts):
+    enrich, loader, alerts = _local_settings(broker.bootstrap)
+    for worker in workers(enrich, loader, alerts):
         pid = start_worker(worker, worker_env(enrich))
         wait_healthy(worker)
         console.print(f"{worker.name} worker running (pid {pid}), log var/log/{worker.name}.log")
 
 
+def _local_settings(bootstrap: str) -> tuple[Any, Any, Any]:
+    """The enrich, loader and alerts settings of the local stack on the broker at ``bootstrap``."""
+    from services.common.settings import AlertsSettings, EnrichSettings, LoaderSettings
+
+    return (
+        EnrichSettings(kafka_bootstrap=bootstrap),
+        LoaderSettings(kafka_bootstrap=bootstrap),
+        AlertsSettings(kafka_bootstrap=bootstrap),
+    )
+
+
 @app.command()
 def down() -> None:
     """Stop the workers, then Kafka."""
-    from services.stack import stop_worker
+    from services.local.stack import stop_worker
 
-    for name in ("alerts", "enrich"):
+    for name in ("alerts", "loader", "enrich"):
         if stop_worker(name):
             console.print(f"{name} worker stopped")
     kafka_down()
@@ -239,11 +260,11 @@ def run(
     keep: Annotated[bool, typer.Option(help="Leave the stack running afterwards.")] = False,
 ) -> None:
     """The main job: start everything, replay the scenario, wait until loaded, show what it means, stop."""
-    from services.common.settings import AlertsSettings, EnrichSettings, IngestSettings
+    from services.common.settings import IngestSettings
     from services.drain import NotProcessed, wait_with_progress
     from services.ingest.demo import run_scenario
     from services.ingest.replay import replay_files
-    from services.stack import (
+    from services.local.stack import (
         StackError,
         local_kafka,
         start_worker,
@@ -264,13 +285,13 @@ def run(
     try:
         kafka_up()
         bootstrap = broker.bootstrap
-        enrich, alerts = EnrichSettings(kafka_bootstrap=bootstrap), AlertsSettings(kafka_bootstrap=bootstrap)
-        for worker in workers(enrich, alerts):
+        enrich, loader, alerts = _local_settings(bootstrap)
+        for worker in workers(enrich, loader, alerts):
             if worker_pid(worker.name) is None:
                 started_workers.append(worker.name)
             start_worker(worker, worker_env(enrich))
         with console.status("waiting for workers to join their consumer groups..."):
-            for worker in workers(enrich, alerts):
+            for worker in workers(enrich, loader, alerts):
                 wait_healthy(worker)
         scenario = run_scenario(seed=seed, days=days)
         events = scenario.events

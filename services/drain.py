@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from services.common.kafka import consumer_lag
-from services.common.settings import AlertsSettings, EnrichSettings
+from services.common.settings import AlertsSettings, EnrichSettings, LoaderSettings
+from services.loader.consumer import loaded_topics
 
 
 class NotProcessed(RuntimeError):
@@ -31,17 +32,14 @@ class Stage:
     topics: tuple[str, ...]
 
 
-def pipeline_stages(enrich: EnrichSettings, alerts: AlertsSettings) -> list[Stage]:
-    """The stages in flow order; a stage's input is complete once the one before it has committed."""
-    from services.enrich.load_consumer import loaded_topics, loader_group
-
-    stages = [
+def pipeline_stages(enrich: EnrichSettings, alerts: AlertsSettings, loader: LoaderSettings) -> list[Stage]:
+    """The stages in flow order; a stage's input is complete once the one before it has committed (the
+    loader comes last: it loads the alerts too)."""
+    return [
         Stage("enrich", enrich.enrich_app_id, (enrich.topic_raw,)),
         Stage("alerts", alerts.alerts_app_id, (alerts.topic_enriched,)),
+        Stage("loader", loader.loader_app_id, tuple(loaded_topics(loader))),
     ]
-    if enrich.loader_enabled:
-        stages.append(Stage("loader", loader_group(enrich), tuple(loaded_topics(enrich))))
-    return stages
 
 
 #: Called after every poll with each stage's messages still to process, in flow order.
@@ -51,6 +49,7 @@ ProgressCallback = Callable[[dict[str, int]], None]
 async def wait_processed(
     enrich: EnrichSettings,
     alerts: AlertsSettings,
+    loader: LoaderSettings,
     timeout: float = 300.0,
     on_progress: ProgressCallback | None = None,
     settle_checks: int = 2,
@@ -62,7 +61,7 @@ async def wait_processed(
     when enrich shows no lag the later stages' end offsets already include its outputs, and a loader with
     no lag has inserted them. Raises :class:`NotProcessed` naming the stages still behind after ``timeout``.
     """
-    stages = pipeline_stages(enrich, alerts)
+    stages = pipeline_stages(enrich, alerts, loader)
     deadline = time.monotonic() + timeout
     clean = 0
     behind: dict[Stage, dict[str, int]] = {}
@@ -94,8 +93,9 @@ async def wait_processed(
 def wait_with_progress(console: Console, timeout: float, settings: EnrichSettings | None = None) -> None:
     """:func:`wait_processed` with one progress bar per stage (messages processed since the wait began)."""
     enrich = settings or EnrichSettings()
-    shared = {k: v for k, v in enrich.model_dump().items() if k in AlertsSettings.model_fields}
-    alerts = AlertsSettings(**shared)
+    shared = enrich.model_dump()
+    alerts = AlertsSettings(**{k: v for k, v in shared.items() if k in AlertsSettings.model_fields})
+    loader = LoaderSettings(**{k: v for k, v in shared.items() if k in LoaderSettings.model_fields})
     columns = (TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         tasks: dict[str, TaskID] = {}
@@ -109,7 +109,7 @@ def wait_with_progress(console: Console, timeout: float, settings: EnrichSetting
                 total = peak[stage] or 1
                 progress.update(tasks[stage], total=total, completed=total - lag)
 
-        asyncio.run(wait_processed(enrich, alerts, timeout=timeout, on_progress=show))
+        asyncio.run(wait_processed(enrich, alerts, loader, timeout=timeout, on_progress=show))
 
 
 def wait_or_exit(console: Console, timeout: float) -> None:

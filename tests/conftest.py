@@ -14,8 +14,8 @@ from types import FrameType
 import pytest
 
 from services.common.clickhouse import Database, connect
-from services.common.kafka_local import LocalKafka, free_port
 from services.common.migrations import migrate
+from services.local.kafka import LocalKafka, free_port
 
 # The /query token of every worker the tests start (they inherit this environment through to_env) and
 # of every query the tests route to them (services.common.query.client_token reads it).

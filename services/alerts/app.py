@@ -20,16 +20,18 @@ from typing import Any
 
 import faust
 
+from services.alerts.batch import firing_alerts, handle_batch, plan_delivery
 from services.alerts.delivery import Deliverer
 from services.alerts.engine import AlertEngine
 from services.alerts.spike import SpikeConfig
 from services.common import metrics
-from services.common.avro import AvroCodec, codec
-from services.common.faust_state import ChangelogWriter, TableBacking
-from services.common.faust_web import add_health_views, decode_batch, take_events
-from services.common.kafka import faust_app
+from services.common.avro import codec
 from services.common.keyed_state import Position
 from services.common.settings import AlertsSettings
+from services.runtime.app import faust_app
+from services.runtime.batches import decode_batch, take_events
+from services.runtime.state import ChangelogWriter, TableBacking
+from services.runtime.web import add_health_views
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ def create_app(settings: AlertsSettings) -> faust.App:
     )
     metrics.ALERTS_LATE_EVENTS.inc(0)
 
-    async def run_batches(stream: faust.StreamT, subject: str, process: Any) -> None:
+    async def run_batches(stream: faust.StreamT, subject: str) -> None:
         decoder = codec(subject)
         # One writer per agent: a batch must wait for its own state writes, not send another agent's
         # (which that agent would then ack without having waited for them).
@@ -84,31 +86,32 @@ def create_app(settings: AlertsSettings) -> faust.App:
             metrics.events_received("alerts")
             decoded, pending = await decode_batch(events, decoder, dlq_topic, "alerts")
             positions = [Position(e.message.partition, e.message.offset) for e, _ in decoded]
-            late = engine.late_events
-            alerts = process([r for _, r in decoded], positions, write=changelogs.write)
-            if engine.late_events > late:
-                metrics.ALERTS_LATE_EVENTS.inc(engine.late_events - late)
-                log.info("%d late event(s) past the allowed lateness dropped", engine.late_events - late)
+            out = handle_batch(engine, subject, [r for _, r in decoded], positions, write=changelogs.write)
+            if out.late_events:
+                metrics.ALERTS_LATE_EVENTS.inc(out.late_events)
+                log.info("%d late event(s) past the allowed lateness dropped", out.late_events)
             pending.extend(await changelogs.send_each())
-            for alert in alerts:
-                pending.append(await _publish(alerts_topic, alert_codec, alert))
+            for key, value in out.messages:
+                pending.append(await alerts_topic.send(key=key, value=value, force=True))
+            for (kind, severity), n in out.fired.items():
+                metrics.ALERTS_FIRED.labels(kind, severity).inc(n)
+            for alert in out.alerts:
                 if alert["status"] == "firing":
-                    metrics.ALERTS_FIRED.labels(alert["kind"], alert["severity"]).inc()
                     log.warning("alert fired: %s", alert["summary"])
             await asyncio.gather(*pending)
             metrics.PROCESSING_SECONDS.labels(f"alerts_{subject}").observe(time.perf_counter() - started)
 
     @app.agent(enriched_topic, name="signals")
     async def count_signals(stream: faust.StreamT) -> None:
-        await run_batches(stream, "enriched_event", engine.process_events)
+        await run_batches(stream, "enriched_event")
 
     @app.agent(backlog_topic, name="backlog")
     async def backlog(stream: faust.StreamT) -> None:
-        await run_batches(stream, "brand_backlog", engine.process_backlog)
+        await run_batches(stream, "brand_backlog")
 
     @app.agent(posts_topic, name="viral-negative")
     async def viral_negative(stream: faust.StreamT) -> None:
-        await run_batches(stream, "post_virality", engine.process_posts)
+        await run_batches(stream, "post_virality")
 
     active = tables["active"]
 
@@ -118,30 +121,21 @@ def create_app(settings: AlertsSettings) -> faust.App:
         async for events in take_events(stream, 100, within=0.5):
             decoded, dead = await decode_batch(events, alert_codec, dlq_topic, "alerts.deliver")
             await asyncio.gather(*dead)
-            batch: dict[str, dict[str, Any]] = {}
-            for _, alert in decoded:
-                batch[f"{alert['alert_id']}|{alert['status']}"] = alert
-                key = alert["alert_id"]
-                if alert["status"] == "firing":
-                    changelogs.write("active", key, 0, alert_codec.encode(alert).hex())
-                elif active.data.get(key) is not None:
-                    changelogs.write("active", key, 0, None)
+            plan = plan_delivery([alert for _, alert in decoded], active.data)
+            for key, value in plan.active_writes:
+                changelogs.write("active", key, 0, value)
             # Blocks (retrying) until every sink accepted: the batch is acked only after delivery.
-            await deliverer.deliver(list(batch.values()))
+            await deliverer.deliver(plan.deliver)
             await asyncio.gather(*(await changelogs.send_each()))
             metrics.ALERTS_ACTIVE.set(sum(1 for v in active.data.values() if v is not None))
 
     @app.timer(interval=settings.alert_resend_seconds)
     async def resend_firing() -> None:
         """Keep firing alerts alive in Alertmanager (it resolves alerts that stop being re-sent)."""
-        firing = [alert_codec.decode(bytes.fromhex(v)) for v in list(active.data.values()) if v is not None]
+        firing = firing_alerts(active.data)
         if firing and settings.alertmanager_url:
             await deliverer.deliver(firing, webhook=False)
 
     metrics.events_received("alerts")
     add_health_views(app)
     return app
-
-
-async def _publish(topic: Any, alert_codec: AvroCodec, alert: dict[str, Any]) -> Any:
-    return await topic.send(key=alert["brand_id"].encode(), value=alert_codec.encode(alert), force=True)

@@ -21,9 +21,9 @@ from services.common.avro import codec
 from services.common.clickhouse import Database
 from services.common.keyed_state import Position
 from services.enrich.features.engine import DEFAULT_ATTRIBUTION_WINDOW_S, FeatureEngine, Stores
-from services.enrich.loader import TARGETS, to_columns
 from services.enrich.processor import enrich_records
 from services.ingest.canonical import parse_event, parse_timestamp
+from services.loader.tables import TARGETS, to_columns
 
 SNAPSHOT_SUBJECTS = {"posts": "post_virality", "funnels": "follower_funnel", "brands": "brand_backlog"}
 

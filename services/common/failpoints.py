@@ -14,7 +14,7 @@ Each entry is ``name=COUNT`` or ``name=COUNT*ACTION``: the next ``COUNT`` hits o
 
 Failpoints in the code base:
 
-- ``loader.insert.before``: in the enrich worker's ClickHouse loader, before a batch is inserted
+- ``loader.insert.before``: in the ClickHouse loader, before a batch is inserted
   (the insert fails, nothing is written);
 - ``loader.insert.after``: after the batch was inserted, before the loader returns and the Kafka
   offsets are committed (the write happened but the worker believes it failed or dies: the retry or

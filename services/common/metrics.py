@@ -1,6 +1,6 @@
 """Prometheus metrics shared by the services; names follow ``engage_<what>_<unit>``.
 
-Every service process (ingest API, enrich worker, alerts worker) exposes all of them on ``/metrics``;
+Every service process (ingest API, enrich, loader and alerts workers) exposes all of them on ``/metrics``;
 a stage only fills in the series it owns. The alerting rules in
 ``deploy/helm/engage/files/prometheus-rules.yml`` and the dashboard in
 ``deploy/grafana/engage-pipeline.json`` use only the names defined here (unit tests check it).
@@ -100,3 +100,17 @@ def events_received(stage: str) -> None:
 def render() -> tuple[bytes, str]:
     """Exposition body and content type for a /metrics handler."""
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+LagKey = tuple[str, str, str]  # (group, topic, partition)
+
+
+def publish_lag(current: dict[LagKey, int], reported: set[LagKey]) -> set[LagKey]:
+    """Set ``engage_consumer_lag`` for the partitions this process is assigned now and drop the series
+    of those it reported before and no longer has (they moved to another replica, which reports them).
+    Returns what is reported now."""
+    for labels, lag in current.items():
+        CONSUMER_LAG.labels(*labels).set(lag)
+    for labels in reported - current.keys():
+        CONSUMER_LAG.remove(*labels)
+    return set(current)

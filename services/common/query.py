@@ -1,7 +1,7 @@
 """Run read-only SQL wherever the data is: the chDB owner's /query endpoint, the chDB path, or a server.
 
 In embedded mode only one process may open the chDB path, and while the pipeline runs that is the
-enrich worker's loader; queries are then routed to its HTTP endpoint with a bearer token (see
+loader worker; queries are then routed to its HTTP endpoint with a bearer token (see
 :func:`client_token`). When nothing owns the path, the caller opens it itself (and holds it briefly).
 Either way statements run on a read-only, limited session after the same checks
 (:class:`services.common.clickhouse.QuerySession`).

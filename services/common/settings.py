@@ -1,8 +1,8 @@
 """Settings shared by every service, read from ``ENGAGE_*`` environment variables.
 
-Each service has one settings object (``IngestSettings``, ``EnrichSettings``, ``AlertsSettings``) that
-extends :class:`CommonSettings`, so a deployment configures Kafka, topics and ClickHouse in one place
-and the Helm chart can render a single ConfigMap from these fields.
+Each service has one settings object (``IngestSettings``, ``EnrichSettings``, ``LoaderSettings``,
+``AlertsSettings``) that extends :class:`CommonSettings`, so a deployment configures Kafka, topics and
+ClickHouse in one place and the Helm chart can render a single ConfigMap from these fields.
 """
 
 from __future__ import annotations
@@ -75,6 +75,9 @@ class CommonSettings(BaseSettings):
     )
     topic_brand_backlog: str = Field(
         "social.features.brands", description="Brand response backlog and fan loss snapshots (compacted)."
+    )
+    topic_loader_dlq: str = Field(
+        "social.loader.dlq", description="Rows ClickHouse refused (or kept failing on), for replay."
     )
     topic_partitions: int = Field(4, description="Partitions for topics the pipeline creates itself.")
     topic_replication: int = Field(
@@ -215,7 +218,7 @@ class IngestSettings(CommonSettings):
 
 
 class EnrichSettings(CommonSettings):
-    """Enrich worker: features on raw events, plus the ClickHouse loader (the one writer of a chDB path)."""
+    """Enrich worker: stateless and stateful features on raw events."""
 
     enrich_app_id: str = Field("engage-enrich", description="Faust app id = Kafka consumer group.")
     enrich_batch_size: int = Field(1000, description="Max events the enrich agent handles per batch.")
@@ -225,17 +228,7 @@ class EnrichSettings(CommonSettings):
         description="Raw events with longer texts (or otherwise invalid) are dead-lettered; "
         "keep it >= ingest_max_text_chars.",
     )
-    enrich_web_port: int = Field(
-        6066,
-        description="HTTP port: /metrics, /healthz, /readyz (and /query unless enrich_query_port is set).",
-    )
-    enrich_query_port: int = Field(
-        0, description="Serve /query on this port of its own (0: on enrich_web_port)."
-    )
-    enrich_query_host: str = Field("127.0.0.1", description="Bind address of the /query port of its own.")
-    query_tokens: str = Field(
-        "", description="Comma-separated bearer tokens accepted by /query; empty: /query refuses every call."
-    )
+    enrich_web_port: int = Field(6066, description="HTTP port: /metrics, /healthz, /readyz.")
     enrich_web_host: str = Field("127.0.0.1", description="Bind address of the worker's HTTP server.")
     enrich_data_dir: Path = Field(
         Path("var/enrich"), description="Faust table state directory; unset: <var_dir>/enrich."
@@ -247,7 +240,28 @@ class EnrichSettings(CommonSettings):
         "memory://",
         description="Faust table store: memory:// (restored from changelogs on start) or rocksdb://.",
     )
-    loader_enabled: bool = Field(True, description="Run the ClickHouse loader in this worker.")
+
+    def _var_subdirs(self) -> dict[str, str]:
+        return {"enrich_data_dir": "enrich"}
+
+
+class LoaderSettings(CommonSettings):
+    """ClickHouse loader: the enriched, alert and snapshot topics into tables (the one writer of a chDB
+    path, so also the process that answers /query in embedded mode)."""
+
+    loader_app_id: str = Field("engage-loader", description="Kafka consumer group (and client id).")
+    loader_web_port: int = Field(
+        6069,
+        description="HTTP port: /metrics, /healthz, /readyz (and /query unless loader_query_port is set).",
+    )
+    loader_web_host: str = Field("127.0.0.1", description="Bind address of the loader's HTTP server.")
+    loader_query_port: int = Field(
+        0, description="Serve /query on this port of its own (0: on loader_web_port)."
+    )
+    loader_query_host: str = Field("127.0.0.1", description="Bind address of the /query port of its own.")
+    query_tokens: str = Field(
+        "", description="Comma-separated bearer tokens accepted by /query; empty: /query refuses every call."
+    )
     loader_batch_size: int = Field(5000, description="Max rows per ClickHouse insert.")
     loader_batch_seconds: float = Field(0.5, description="Max wait to fill a loader batch.")
     loader_max_retry_seconds: float = Field(
@@ -256,18 +270,16 @@ class EnrichSettings(CommonSettings):
     loader_unready_after_failures: int = Field(
         5, description="/readyz answers 503 after this many inserts in a row failed or were dead-lettered."
     )
-    topic_loader_dlq: str = Field(
-        "social.loader.dlq", description="Batches ClickHouse refused after all retries, for replay."
+    loader_session_timeout_seconds: float = Field(
+        30.0,
+        description="Kafka group session timeout: how soon the partitions of a loader that died move on.",
     )
 
-    def _var_subdirs(self) -> dict[str, str]:
-        return {"enrich_data_dir": "enrich"}
-
     def query_url(self) -> str:
-        """Where this worker serves /query (advertised beside an embedded chDB path)."""
-        if self.enrich_query_port:
-            return f"http://{self.enrich_query_host}:{self.enrich_query_port}/query"
-        return f"http://{self.enrich_web_host}:{self.enrich_web_port}/query"
+        """Where this loader serves /query (advertised beside an embedded chDB path)."""
+        if self.loader_query_port:
+            return f"http://{self.loader_query_host}:{self.loader_query_port}/query"
+        return f"http://{self.loader_web_host}:{self.loader_web_port}/query"
 
 
 class AlertsSettings(CommonSettings):

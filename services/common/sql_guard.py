@@ -1,6 +1,6 @@
 """What ad-hoc SQL may do: read this database's tables, and nothing else.
 
-Analysts' SQL (``/query`` on the enrich worker, ``engage query``) is checked before it runs, on top of
+Analysts' SQL (``/query`` on the loader worker, ``engage query``) is checked before it runs, on top of
 ``readonly=1``: read-only mode refuses writes and DDL but still lets ``SELECT … INTO OUTFILE`` write a
 file and table functions such as ``file()``, ``url()`` or ``remote()`` read files and reach the network.
 

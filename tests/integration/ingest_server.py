@@ -9,9 +9,9 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from services.common.kafka_local import free_port
 from services.common.settings import IngestSettings
 from services.ingest.api import create_app
+from services.local.kafka import free_port
 
 
 @contextmanager

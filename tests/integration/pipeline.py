@@ -1,4 +1,4 @@
-"""A running pipeline for integration tests: enrich and alerts workers as real subprocesses."""
+"""A running pipeline for integration tests: enrich, loader and alerts workers as real subprocesses."""
 
 from __future__ import annotations
 
@@ -12,8 +12,15 @@ from pathlib import Path
 
 import httpx
 
-from services.common.kafka_local import free_port
-from services.common.settings import REPO_ROOT, AlertsSettings, EnrichSettings, IngestSettings, to_env
+from services.common.settings import (
+    REPO_ROOT,
+    AlertsSettings,
+    EnrichSettings,
+    IngestSettings,
+    LoaderSettings,
+    to_env,
+)
+from services.local.kafka import free_port
 
 
 @dataclass
@@ -35,6 +42,7 @@ class Pipeline:
             "topic_post_virality": f"{self.name}.features.posts",
             "topic_follower_funnel": f"{self.name}.features.funnels",
             "topic_brand_backlog": f"{self.name}.features.brands",
+            "topic_loader_dlq": f"{self.name}.loader.dlq",
             "clickhouse_dsn": f"chdb://{self.root / 'clickhouse'}",
         }
         self.enrich = EnrichSettings(
@@ -42,7 +50,11 @@ class Pipeline:
             enrich_app_id=f"{self.name}-enrich",
             enrich_web_port=free_port(),
             enrich_data_dir=self.root / "enrich",
-            topic_loader_dlq=f"{self.name}.loader.dlq",
+        )
+        self.loader = LoaderSettings(
+            **common,
+            loader_app_id=f"{self.name}-loader",
+            loader_web_port=free_port(),
             loader_batch_seconds=0.2,
         )
         self.alerts = AlertsSettings(
@@ -58,9 +70,9 @@ class Pipeline:
         return self.enrich.clickhouse_dsn
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, **to_env(self.enrich), **to_env(self.alerts)}
+        return {**os.environ, **to_env(self.enrich), **to_env(self.loader), **to_env(self.alerts)}
 
-    def start(self, which: tuple[str, ...] = ("enrich", "alerts"), timeout: float = 120.0) -> None:
+    def start(self, which: tuple[str, ...] = ("enrich", "loader", "alerts"), timeout: float = 120.0) -> None:
         for name in which:
             log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
             self.procs[name] = subprocess.Popen(
@@ -75,7 +87,11 @@ class Pipeline:
             self.wait_ready(name, timeout)
 
     def url(self, name: str, path: str) -> str:
-        port = self.enrich.enrich_web_port if name == "enrich" else self.alerts.alerts_web_port
+        port = {
+            "enrich": self.enrich.enrich_web_port,
+            "loader": self.loader.loader_web_port,
+            "alerts": self.alerts.alerts_web_port,
+        }[name]
         return f"http://127.0.0.1:{port}{path}"
 
     def wait_ready(self, name: str, timeout: float) -> None:

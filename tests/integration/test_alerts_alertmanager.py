@@ -26,11 +26,11 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
-from services.common.kafka_local import free_port
 from services.common.query import run_query
 from services.common.settings import REPO_ROOT
 from services.drain import wait_processed
 from services.ingest.cli_simulate import produce_events
+from services.local.kafka import free_port
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -158,7 +158,7 @@ def test_the_readme_crisis_walkthrough_pages_on_day_two_once_per_alert_and_resol
     after = events[len(quiet) + len(during) :]
 
     def drain() -> None:
-        asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, timeout=600))
+        asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, pipeline.loader, timeout=600))
 
     def alerts_in_clickhouse() -> list[list[Any]]:
         _, rows = run_query(

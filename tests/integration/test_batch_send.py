@@ -1,4 +1,4 @@
-"""Record-batch publishing (services.common.batch_send) on a real broker: same partitions as
+"""Record-batch publishing (services.runtime.batch_send) on a real broker: same partitions as
 per-message sends, order kept per partition, delivery offsets reported, errors surfaced."""
 
 from __future__ import annotations
@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
-from types import SimpleNamespace
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from services.common.batch_send import OutputBatch
+from services.runtime.batch_send import OutputBatch
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +53,7 @@ def test_batches_land_where_per_message_sends_would(kafka_bootstrap: str) -> Non
         await producer.start()
         delivered: dict[int, int] = {}
         try:
-            out = OutputBatch(SimpleNamespace(_producer=producer))
+            out = OutputBatch(producer)
             out.on_delivered(
                 batched, lambda p, last: delivered.__setitem__(p, max(last, delivered.get(p, -1)))
             )
@@ -101,7 +100,7 @@ def test_a_message_the_broker_refuses_fails_the_send(kafka_bootstrap: str) -> No
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
         await producer.start()
         try:
-            out = OutputBatch(SimpleNamespace(_producer=producer))
+            out = OutputBatch(producer)
             out.add(topic, b"k", b"x" * (2 * 1024 * 1024))  # over the broker's 1 MiB limit
             await asyncio.gather(*(await out.send()))
         finally:

@@ -2,17 +2,17 @@
 
 Each scenario runs a simulated stream with ground truth (seed 7: two simulated hours; for the alerts
 worker's crash, one brand over two days with a crisis on day two, so alerts fire and resolve) through
-real Kafka, the enrich and alerts workers (subprocesses) and chDB, injects its fault mid-stream, and
+real Kafka, the enrich, loader and alerts workers (subprocesses) and chDB, injects its fault mid-stream, and
 then checks that every produced event_id is in ClickHouse exactly once (``FINAL`` and ``uniqExact``),
 that the features equal ground truth, and that events produced after the fault were processed too.
 
-Faults: SIGKILL of the enrich worker and of the alerts worker, a stop and restart of the Kafka broker
+Faults: SIGKILL of the enrich, loader and alerts workers, a stop and restart of the Kafka broker
 (a broker of its own, on the same port and data directory), ClickHouse insert failures injected with
 failpoints (``services/common/failpoints.py``) before and after the write and a crash between the
 insert and the offset commit, and undecodable, oversize and invalid messages.
 
-The workers run with a short Kafka session timeout (faust's ``BROKER_SESSION_TIMEOUT``), so that the
-partitions of a killed worker move within seconds instead of faust's default minute.
+The workers run with a short Kafka session timeout (faust's ``BROKER_SESSION_TIMEOUT``, the loader's
+``ENGAGE_LOADER_SESSION_TIMEOUT_SECONDS``), so that the partitions of a killed worker move within seconds.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ from services.common import failpoints
 from services.common.avro import DecodeError, codec
 from services.common.dlq import header_dict
 from services.common.kafka import committed_offsets, ensure_topics
-from services.common.kafka_local import LocalKafka, free_port
 from services.common.keyed_state import Position
 from services.common.settings import CommonSettings
 from services.drain import NotProcessed, wait_processed
 from services.ingest.canonical import parse_event
 from services.ingest.cli_simulate import produce_events
 from services.ingest.simulator import DEFAULT_BRANDS, Simulation, SimulationConfig, simulate
+from services.local.kafka import LocalKafka, free_port
 from tests.integration.groundtruth_checks import (
     assert_equals_ground_truth,
     loaded_events,
@@ -75,6 +75,7 @@ def quick_failover(monkeypatch: pytest.MonkeyPatch) -> None:
     timeout (60 s) would make every crash scenario wait a minute before the partitions move."""
     monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "8")
     monkeypatch.setenv("BROKER_HEARTBEAT_INTERVAL", "1")
+    monkeypatch.setenv("ENGAGE_LOADER_SESSION_TIMEOUT_SECONDS", "8")
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def make_pipeline(
 
 def drain(p: Pipeline) -> None:
     try:
-        asyncio.run(wait_processed(p.enrich, p.alerts, timeout=DRAIN_TIMEOUT))
+        asyncio.run(wait_processed(p.enrich, p.alerts, p.loader, timeout=DRAIN_TIMEOUT))
     except NotProcessed as exc:
         # A worker that is up but stuck: its own dump of where every task waits says why.
         for proc in p.procs.values():
@@ -189,8 +190,8 @@ def late_events_total(p: Pipeline) -> float:
 
 
 def failures_total(p: Pipeline) -> float:
-    """``engage_loader_failures_total`` of the running enrich worker, summed over tables."""
-    text = httpx.get(p.url("enrich", "/metrics"), timeout=10).text
+    """``engage_loader_failures_total`` of the running loader, summed over tables."""
+    text = httpx.get(p.url("loader", "/metrics"), timeout=10).text
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
@@ -228,7 +229,7 @@ def trace_events(p: Pipeline, event_ids: set[str]) -> str:
             if r.get("event_id") in event_ids:
                 lines.append(f"{topic} {r['event_id']} p{m.partition}@{m.offset}")
 
-    for group in (p.enrich.enrich_app_id, f"{p.enrich.enrich_app_id}-loader"):
+    for group in (p.enrich.enrich_app_id, p.loader.loader_app_id):
         offsets = asyncio.run(committed_offsets(p.enrich, group))
         lines.append(
             f"{group}: " + ", ".join(f"{tp.topic}[{tp.partition}]={o}" for tp, o in sorted(offsets.items()))
@@ -249,6 +250,30 @@ def test_sigkill_enrich_mid_stream_loses_and_duplicates_nothing(
         loaded = {r[0] for r in q(p, "SELECT DISTINCT event_id FROM events")}
         missing = {e["event_id"] for e in sim.events} - loaded
         raise AssertionError(f"{exc}\n{trace_events(p, missing)}") from exc
+
+
+def test_sigkill_loader_mid_stream_loads_every_row_exactly_once(
+    make_pipeline: PipelineFactory, kafka_bootstrap: str, sim: Simulation
+) -> None:
+    """The loader dies mid-stream with inserted but uncommitted batches likely in flight (no flush, no
+    leaving the group, the chDB owner lock left behind): its successor takes the lock over, reloads from
+    the committed offsets, and redelivered rows collapse — every table holds each key once, and the
+    enrich worker kept running throughout."""
+    p = make_pipeline(kafka_bootstrap)
+    p.start()
+    enrich_pid = p.procs["enrich"].pid
+    loaded_at_fault = run_with_fault(p, sim.events, sigkill_and_restart(p, "loader"))
+    assert loaded_at_fault < len(sim.events)
+    drain(p)
+    assert p.procs["enrich"].pid == enrich_pid and p.procs["enrich"].poll() is None
+    assert_equals_ground_truth(p, sim)
+    for table, key in (
+        ("post_virality", "brand_id, post_id"),
+        ("follower_funnel", "brand_id, actor_id"),
+        ("brand_backlog", "brand_id"),
+    ):
+        [[rows, keys]] = q(p, f"SELECT count(), uniqExact({key}) FROM {table} FINAL")
+        assert rows == keys > 0, table
 
 
 def replay_alert_engine(p: Pipeline) -> tuple[dict[str, Any], set[tuple[str, str]]]:
@@ -436,19 +461,19 @@ def test_insert_failures_are_retried_and_absorbed_by_deduplication(
     assert {r[0] for r in q(p, "SELECT event_id FROM events")} == first
 
     # A crash after an insert and before the offset commit: the batch is redelivered after the restart.
-    p.stop("enrich")
+    p.stop("loader")
     monkeypatch.setenv(failpoints.ENV_VAR, "loader.insert.after=1*crash")
-    p.start(("enrich",))
-    proc = p.procs["enrich"]
+    p.start(("loader",))
+    proc = p.procs["loader"]
     assert asyncio.run(produce_events(p.ingest, events[half:])) == (len(events) - half, 0)
     try:
         proc.wait(60)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"the crash failpoint did not fire:\n{p.log_tail('enrich')}")
+        pytest.fail(f"the crash failpoint did not fire:\n{p.log_tail('loader')}")
     assert proc.returncode == failpoints.CRASH_EXIT_CODE
-    p.procs.pop("enrich")
+    p.procs.pop("loader")
     monkeypatch.delenv(failpoints.ENV_VAR)
-    p.start(("enrich",))
+    p.start(("loader",))
     drain(p)
     assert failures_total(p) == 0  # a fresh process: nothing failed since the restart
     assert_equals_ground_truth(p, sim)

@@ -43,5 +43,5 @@ def pipeline(
 def test_simulated_traffic_features_equal_ground_truth(pipeline: Pipeline, sim: Simulation) -> None:
     accepted, rejected = asyncio.run(produce_events(pipeline.ingest, sim.events))
     assert (accepted, rejected) == (len(sim.events), 0)
-    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, timeout=300))
+    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, pipeline.loader, timeout=300))
     assert_equals_ground_truth(pipeline, sim)

@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.common.kafka_local import KAFKA_VERSION, LocalKafka
+from services.local.kafka import KAFKA_VERSION, LocalKafka
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.common.kafka_local import free_port
 from services.ingest.simulator import SimulationConfig, simulate
+from services.local.kafka import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 def _worker_dumps(state: Path) -> str:
     """The workers' SIGUSR1 dumps (tasks and the consumer's offsets, see docs/runbook.md), for a failure."""
     out = []
-    for name in ("enrich", "alerts"):
+    for name in ("enrich", "loader", "alerts"):
         log = state / "log" / f"{name}.log"
         try:
             pid = int((state / "run" / f"{name}.pid").read_text())
@@ -51,6 +51,7 @@ def test_simulate_wait_on_a_non_default_local_port_loads_every_event(tmp_path: P
         "ENGAGE_VAR_DIR": str(state),
         "ENGAGE_LOCAL_KAFKA_PORT": str(port),
         "ENGAGE_ENRICH_WEB_PORT": str(free_port()),
+        "ENGAGE_LOADER_WEB_PORT": str(free_port()),
         "ENGAGE_ALERTS_WEB_PORT": str(free_port()),
         "ENGAGE_PSEUDONYM_KEY": "local-stack-test-key",
     }
@@ -69,6 +70,8 @@ def test_simulate_wait_on_a_non_default_local_port_loads_every_event(tmp_path: P
         up = engage("up", timeout=300)
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"127.0.0.1:{port}" in up.stdout
+        for name in ("enrich", "loader", "alerts"):
+            assert f"{name} worker running" in up.stdout
 
         sim = engage(
             "simulate", "--seed", "5", "--duration", "1200", "--wait", "--wait-timeout", "240", timeout=400
@@ -93,6 +96,8 @@ def test_simulate_wait_on_a_non_default_local_port_loads_every_event(tmp_path: P
     finally:
         down = engage("down", timeout=180)
     assert down.returncode == 0, down.stdout + down.stderr
+    assert "loader worker stopped" in down.stdout
+    assert not list((state / "run").glob("*.pid"))
     assert {p.name for p in state.iterdir()} >= {"kafka", "clickhouse", "enrich", "alerts", "log", "run"}
     assert not (state / "clickhouse.owner").exists()
     assert not (tmp_path / "var").exists()
@@ -106,6 +111,7 @@ def test_engage_run_pages_the_crisis_and_reports_every_brand(tmp_path: Path) -> 
         "ENGAGE_VAR_DIR": str(state),
         "ENGAGE_LOCAL_KAFKA_PORT": str(free_port()),
         "ENGAGE_ENRICH_WEB_PORT": str(free_port()),
+        "ENGAGE_LOADER_WEB_PORT": str(free_port()),
         "ENGAGE_ALERTS_WEB_PORT": str(free_port()),
     }
 

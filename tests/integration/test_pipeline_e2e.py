@@ -63,7 +63,7 @@ def loaded(pipeline: Pipeline, demo_file: tuple[Path, list[dict[str, object]]]) 
     result = asyncio.run(replay_files(pipeline.ingest, [path], batch_size=500))
     assert (result.accepted, result.rejected) == (N, len(BAD_LINES))
     asyncio.run(_produce_poison(pipeline))
-    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, timeout=240))
+    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, pipeline.loader, timeout=240))
     return events
 
 
@@ -190,7 +190,7 @@ def test_replaying_the_same_file_does_not_duplicate_rows(
     path, events = demo_file
     _, alerts_before = run_query(pipeline.dsn, "SELECT count() FROM alerts FINAL")
     asyncio.run(replay_files(pipeline.ingest, [path]))
-    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, timeout=240))
+    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, pipeline.loader, timeout=240))
     summary = summarize(pipeline.dsn, [str(e["event_id"]) for e in events])
     assert (summary.loaded, summary.rows, summary.duplicates) == (N, N, 0)
     _, alerts_after = run_query(pipeline.dsn, "SELECT count() FROM alerts FINAL")

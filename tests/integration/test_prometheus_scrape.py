@@ -19,9 +19,9 @@ import httpx
 import pytest
 import yaml
 
-from services.common.kafka_local import free_port
 from services.common.settings import REPO_ROOT
 from services.ingest.demo import demo_events
+from services.local.kafka import free_port
 from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
 from tests.tools import require_binary
@@ -135,6 +135,7 @@ def stack(
                 {
                     "engage-ingest": ingest_addr,
                     "engage-enrich": f"127.0.0.1:{pipeline.enrich.enrich_web_port}",
+                    "engage-loader": f"127.0.0.1:{pipeline.loader.loader_web_port}",
                     "engage-alerts": f"127.0.0.1:{pipeline.alerts.alerts_web_port}",
                 },
             )
@@ -169,11 +170,11 @@ MOVING = {
     "ingest requests": 'sum(engage_ingest_requests_total{job="engage-ingest", outcome="accepted"})',
     "enrich events in": 'sum(engage_events_in_total{job="engage-enrich", stage="enrich"})',
     "enrich events out": 'sum(engage_events_out_total{job="engage-enrich", stage="enrich"})',
-    "events loaded": 'sum(engage_events_out_total{job="engage-enrich", stage="loader"})',
-    "rows loaded": 'sum(engage_loader_rows_total{job="engage-enrich", table="events"})',
+    "events loaded": 'sum(engage_events_out_total{job="engage-loader", stage="loader"})',
+    "rows loaded": 'sum(engage_loader_rows_total{job="engage-loader", table="events"})',
     "enrich batches": 'sum(engage_processing_seconds_count{job="engage-enrich", stage="enrich"})',
-    "event-to-load observations": 'sum(engage_event_to_load_seconds_count{job="engage-enrich"})',
-    "loader batches": 'sum(engage_loader_batch_rows_count{job="engage-enrich", table="events"})',
+    "event-to-load observations": 'sum(engage_event_to_load_seconds_count{job="engage-loader"})',
+    "loader batches": 'sum(engage_loader_batch_rows_count{job="engage-loader", table="events"})',
     "feature snapshots": 'sum(engage_feature_snapshots_total{job="engage-enrich"})',
     "alerts batches": 'sum(engage_processing_seconds_count{job="engage-alerts"})',
 }
@@ -241,7 +242,8 @@ def test_series_exist_and_move(stack: tuple[Prometheus, str]) -> None:
     topics = {(s["metric"]["group"], s["metric"]["topic"]) for s in lag}
     assert ("scrape-enrich", "scrape.raw") in topics
     assert ("scrape-alerts", "scrape.enriched") in topics
-    assert ("scrape-enrich-loader", "scrape.enriched") in topics
+    assert ("scrape-loader", "scrape.enriched") in topics
+    assert ("scrape-loader", "scrape.alerts") in topics and ("scrape-enrich", "scrape.alerts") not in topics
     assert all(float(s["value"][1]) >= 0 for s in lag)
     assert {s["metric"]["partition"] for s in lag} >= {"0"}
     # Drained: the lag gauges fall to 0 once the workers committed everything.

@@ -1,6 +1,6 @@
-"""/query on a running enrich worker: token, read-only rules, its own session, readiness, web pages.
+"""/query on a running loader worker: token, read-only rules, its own session, readiness, web pages.
 
-The worker here serves /query on a port of its own (``ENGAGE_ENRICH_QUERY_PORT``), as the chart
+The worker here serves /query on a port of its own (``ENGAGE_LOADER_QUERY_PORT``), as the chart
 deploys it; the end-to-end module covers /query on the web port.
 """
 
@@ -19,11 +19,11 @@ import orjson
 import pytest
 
 from services.common import failpoints
-from services.common.kafka_local import free_port
 from services.common.query import run_query
 from services.common.settings import REPO_ROOT
 from services.ingest.demo import demo_events
 from services.ingest.replay import replay_files
+from services.local.kafka import free_port
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -33,8 +33,8 @@ TOKEN = os.environ["ENGAGE_QUERY_TOKENS"].split(",")[0]
 
 def _pipeline(bootstrap: str, root: Path, name: str) -> Pipeline:
     p = Pipeline(bootstrap, root, name)
-    p.enrich = p.enrich.model_copy(
-        update={"enrich_query_port": free_port(), "enrich_query_host": "127.0.0.1"}
+    p.loader = p.loader.model_copy(
+        update={"loader_query_port": free_port(), "loader_query_host": "127.0.0.1"}
     )
     return p
 
@@ -42,7 +42,7 @@ def _pipeline(bootstrap: str, root: Path, name: str) -> Pipeline:
 @pytest.fixture(scope="module")
 def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     p = _pipeline(kafka_bootstrap, tmp_path_factory.mktemp("query"), "qsec")
-    p.start(("enrich",))
+    p.start(("enrich", "loader"))
     try:
         yield p
     finally:
@@ -51,7 +51,7 @@ def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
 def _post(p: Pipeline, sql: str, token: str | None = TOKEN) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.post(p.enrich.query_url(), json={"sql": sql}, headers=headers, timeout=60)
+    return httpx.post(p.loader.query_url(), json={"sql": sql}, headers=headers, timeout=60)
 
 
 def _load(p: Pipeline, n: int, seed: int) -> set[str]:
@@ -93,7 +93,7 @@ def test_refused_writes_leave_the_loader_loading(worker: Pipeline) -> None:
         resp = _post(worker, sql)
         assert resp.status_code == 403, (sql, resp.text)
     assert len(_load(worker, 40, seed=21)) == 40
-    assert httpx.get(worker.url("enrich", "/readyz"), timeout=5).status_code == 200
+    assert httpx.get(worker.url("loader", "/readyz"), timeout=5).status_code == 200
 
 
 def test_no_file_is_written_or_read_through_query(worker: Pipeline) -> None:
@@ -111,11 +111,13 @@ def test_no_file_is_written_or_read_through_query(worker: Pipeline) -> None:
 
 
 def test_query_has_its_own_port_and_faust_s_pages_are_off(worker: Pipeline) -> None:
-    web = worker.url("enrich", "")
+    web = worker.url("loader", "")
     assert httpx.post(f"{web}/query", json={"sql": "SELECT 1"}, timeout=5).status_code in (404, 405)
-    for page in ("/table/", "/router/", "/table/features-posts/"):
-        assert httpx.get(web + page, timeout=5).status_code == 404, page
     assert httpx.get(f"{web}/metrics", timeout=5).status_code == 200
+    enrich = worker.url("enrich", "")
+    assert httpx.post(f"{enrich}/query", json={"sql": "SELECT 1"}, timeout=5).status_code in (404, 405)
+    for page in ("/table/", "/router/", "/table/features-posts/"):
+        assert httpx.get(enrich + page, timeout=5).status_code == 404, page
 
 
 def test_engage_query_sends_the_token(worker: Pipeline) -> None:
@@ -145,14 +147,14 @@ def test_readyz_reports_failing_inserts_and_recovers(
     """Six inserts in a row fail: from the fifth on the worker is not ready; the seventh loads."""
     p = _pipeline(kafka_bootstrap, tmp_path, "qready")
     monkeypatch.setenv(failpoints.ENV_VAR, "loader.insert.before=6")
-    p.start(("enrich",))
+    p.start(("enrich", "loader"))
     try:
         seen: list[tuple[int, str]] = []
 
         async def watch() -> None:
             async with httpx.AsyncClient(timeout=5) as client:
                 while True:
-                    resp = await client.get(p.url("enrich", "/readyz"))
+                    resp = await client.get(p.url("loader", "/readyz"))
                     seen.append((resp.status_code, resp.text))
                     await asyncio.sleep(0.2)
 

@@ -18,10 +18,10 @@ from services.common.clickhouse import (
     owner_info,
     parse_dsn,
 )
-from services.common.kafka_local import free_port
 from services.common.migrations import MigrationError, discover, migrate
 from services.common.query import run_query
 from services.common.settings import CommonSettings
+from services.local.kafka import free_port
 
 
 def test_default_dsn_is_embedded_under_the_var_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

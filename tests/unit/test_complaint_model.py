@@ -14,10 +14,10 @@ import pytest
 from services.common.avro import SchemaRegistry, codec
 from services.enrich import complaint_model as CM
 from services.enrich.language import detect_languages
-from services.enrich.loader import EVENT_COLUMNS, to_columns
 from services.enrich.processor import enrich_records
 from services.enrich.sentiment import MODEL_DIR, load_model
 from services.enrich.training import complaints_train as T
+from services.loader.tables import EVENT_COLUMNS, to_columns
 from tests.factories import make_social_event
 
 EN_COMPLAINTS = [

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from services.common.avro import HEADER_SIZE, AvroCodec, DecodeError, SchemaRegistry, codec
 from services.common.dlq import header_dict
-from services.common.faust_web import decode_batch
+from services.runtime.batches import decode_batch
 from tests.factories import FACTORIES, make_enriched_event
 
 SUBJECTS = sorted(FACTORIES)

@@ -79,9 +79,14 @@ def test_image_holds_what_the_services_read() -> None:
     for path in [*packages, "schemas", "pyproject.toml", "uv.lock", "README.md"]:
         assert any(line.strip("!/") == path for line in ignore if line.startswith("!")), path
     # The chart's probes and ports: the image exposes the ports the settings default to.
-    from services.common.settings import AlertsSettings, EnrichSettings, IngestSettings
+    from services.common.settings import AlertsSettings, EnrichSettings, IngestSettings, LoaderSettings
 
-    ports = {IngestSettings().ingest_port, EnrichSettings().enrich_web_port, AlertsSettings().alerts_web_port}
+    ports = {
+        IngestSettings().ingest_port,
+        EnrichSettings().enrich_web_port,
+        LoaderSettings().loader_web_port,
+        AlertsSettings().alerts_web_port,
+    }
     exposed = re.search(r"^EXPOSE (.+)$", DOCKERFILE, re.MULTILINE)
     assert exposed and {int(p) for p in exposed.group(1).split()} == ports
 

@@ -10,7 +10,7 @@ from faust.transport.consumer import Consumer
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from services.common import faust_offsets
+from services.runtime import offsets as faust_offsets
 
 faust_offsets.install()
 
@@ -200,4 +200,4 @@ def test_the_patched_faust_is_the_pinned_one() -> None:
     # The fixes replace faust internals line for line; a faust upgrade must re-check them first.
     import faust
 
-    assert faust.__version__ == "0.15.3", "re-check services/common/faust_offsets.py against this faust"
+    assert faust.__version__ == "0.15.3", "re-check services/runtime/offsets.py against this faust"

@@ -13,12 +13,13 @@ from typer.testing import CliRunner
 
 from services.cli import app as cli
 from services.common.kafka import topic_specs
-from services.common.settings import AlertsSettings, EnrichSettings, IngestSettings
+from services.common.settings import AlertsSettings, EnrichSettings, IngestSettings, LoaderSettings
 from tests.unit.helm_render import CHART, PRODUCTION_VALUES, helm_template, of_kind, render, values
 
 SERVICES: dict[str, type[BaseSettings]] = {
     "ingest": IngestSettings,
     "enrich": EnrichSettings,
+    "loader": LoaderSettings,
     "alerts": AlertsSettings,
 }
 FIELDS = set().union(*(cls.model_fields for cls in SERVICES.values()))
@@ -29,8 +30,9 @@ KUBERNETES_DEFAULTS = {
     "clickhouse_dsn": "chdb:///data/clickhouse",
     "ingest_host": "0.0.0.0",
     "enrich_web_host": "0.0.0.0",
-    "enrich_query_host": "0.0.0.0",
-    "enrich_query_port": 6068,  # /query on a port of its own, for a NetworkPolicy of its own
+    "loader_web_host": "0.0.0.0",
+    "loader_query_host": "0.0.0.0",
+    "loader_query_port": 6068,  # /query on a port of its own, for a NetworkPolicy of its own
     "alerts_web_host": "0.0.0.0",
     "enrich_data_dir": Path("/data/enrich"),
     "alerts_data_dir": Path("/data/alerts"),
@@ -139,14 +141,14 @@ def expected_topics(env: dict[str, str], tmp: Path, monkeypatch: pytest.MonkeyPa
     from services.alerts.app import create_app as alerts_app
     from services.enrich.app import create_app as enrich_app
 
-    enrich = settings_from(env, EnrichSettings, monkeypatch, enrich_data_dir=tmp / "e", loader_enabled=False)
+    enrich = settings_from(env, EnrichSettings, monkeypatch, enrich_data_dir=tmp / "e")
     alerts = settings_from(env, AlertsSettings, monkeypatch, alerts_data_dir=tmp / "a")
     topics: dict[str, Any] = {}
     for settings in (enrich, alerts):
         for spec in topic_specs(settings):
             config = {"cleanup.policy": "delete", **spec.config}
             topics[spec.name] = (spec.partitions, spec.replication, config)
-    for faust_app in (enrich_app(enrich, None), alerts_app(alerts)):
+    for faust_app in (enrich_app(enrich), alerts_app(alerts)):
         replicas = faust_app.conf.topic_replication_factor
         for table in faust_app.tables.values():
             assert table.changelog_topic.compacting and not table.changelog_topic.deleting
@@ -193,7 +195,7 @@ def test_every_container_runs_an_engage_command(docs: list[dict[str, Any]]) -> N
             result = runner.invoke(cli, [*container["args"], "--help"])
             assert result.exit_code == 0, (container["args"], result.output)
             commands.add(" ".join(container["args"]))
-    assert {"ingest serve", "enrich worker", "alerts worker"} <= commands
+    assert {"ingest serve", "enrich worker", "loader worker", "alerts worker"} <= commands
 
 
 def test_pods_are_locked_down(docs: list[dict[str, Any]]) -> None:
@@ -223,27 +225,40 @@ def test_workers_keep_state_under_the_data_volume(docs: list[dict[str, Any]]) ->
         assert container["ports"][0]["containerPort"] == int(env[f"ENGAGE_{port_key}"])
         if service != "ingest":
             assert {m["mountPath"] for m in container["volumeMounts"]} >= {"/tmp", "/data"}
+        if service == "loader":  # its state: the embedded chDB (production: a server, DSN in a Secret)
+            assert env.get("ENGAGE_CLICKHOUSE_DSN", "chdb:///data/").startswith("chdb:///data/")
+        elif service != "ingest":
             assert env[f"ENGAGE_{service.upper()}_DATA_DIR"].startswith("/data/")
 
 
-def test_embedded_chdb_allows_exactly_one_enrich_replica() -> None:
-    proc = helm_template("--set", "enrich.replicas=2", check=False)
+def test_embedded_chdb_allows_exactly_one_loader_replica() -> None:
+    proc = helm_template("--set", "loader.replicas=2", check=False)
     assert proc.returncode != 0
-    assert "enrich.replicas > 1 needs a ClickHouse server" in proc.stderr
-    proc = helm_template("--set", "enrich.keda.enabled=true", check=False)
-    assert proc.returncode != 0
-    assert "enrich.keda.enabled needs a ClickHouse server" in proc.stderr
+    assert "loader.replicas > 1 needs a ClickHouse server" in proc.stderr
+    proc = helm_template("--set", "loader.enabled=false", check=False)
+    assert "nothing would write ClickHouse" in proc.stderr
 
-    docs = render()
+    docs = render("--set", "enrich.replicas=2")  # enrich no longer touches ClickHouse: it may scale
+    (loader,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-loader")]
+    assert loader["spec"]["replicas"] == 1
+    assert loader["spec"]["strategy"] == {"type": "Recreate"}
+    assert loader["spec"]["template"]["spec"]["containers"][0]["args"] == ["loader", "worker"]
     (enrich,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-enrich")]
-    assert enrich["spec"]["replicas"] == 1
-    assert enrich["spec"]["strategy"] == {"type": "Recreate"}
-    assert not of_kind(docs, "Job")  # the enrich worker migrates its embedded chDB itself
+    assert enrich["spec"]["replicas"] == 2 and "strategy" not in enrich["spec"]
+    assert not of_kind(docs, "Job")  # the loader migrates its embedded chDB itself
 
-    server = render("--set", "secretEnv.clickhouse_dsn.secretName=ch", "--set", "enrich.replicas=3")
-    (enrich,) = [d for d in of_kind(server, "Deployment") if d["metadata"]["name"].endswith("-enrich")]
-    assert enrich["spec"]["replicas"] == 3
-    assert "strategy" not in enrich["spec"]
+    server = render("--set", "secretEnv.clickhouse_dsn.secretName=ch", "--set", "loader.replicas=3")
+    (loader,) = [d for d in of_kind(server, "Deployment") if d["metadata"]["name"].endswith("-loader")]
+    assert loader["spec"]["replicas"] == 3
+    assert "strategy" not in loader["spec"]
+    (c,) = loader["spec"]["template"]["spec"]["containers"]
+    assert {e["name"]: e for e in c["env"]}["ENGAGE_CLICKHOUSE_DSN"]["valueFrom"]["secretKeyRef"][
+        "name"
+    ] == "ch"
+    for other in of_kind(server, "Deployment"):  # only the loader (and the Job) talk to ClickHouse
+        if other is not loader:
+            (c,) = other["spec"]["template"]["spec"]["containers"]
+            assert "ENGAGE_CLICKHOUSE_DSN" not in {e["name"] for e in c.get("env", [])}
     assert "ENGAGE_CLICKHOUSE_DSN" not in configmap_env(server)
     (job,) = of_kind(server, "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
@@ -273,8 +288,11 @@ def test_keda_scales_each_worker_on_its_consumer_group() -> None:
     for auth in of_kind(docs, "TriggerAuthentication"):
         (user,) = auth["spec"]["configMapTargetRef"]
         assert user["key"] in env
-    # KEDA owns the worker replica counts.
-    assert all("replicas" not in d["spec"] for d in of_kind(docs, "Deployment"))
+    # KEDA owns the enrich and alerts replica counts; the loader's are set.
+    assert all(
+        ("replicas" in d["spec"]) == d["metadata"]["name"].endswith("-loader")
+        for d in of_kind(docs, "Deployment")
+    )
     proc = helm_template("-f", str(PRODUCTION_VALUES), "--set", "enrich.keda.maxReplicas=13", check=False)
     assert "exceeds config.topic_partitions" in proc.stderr
 
@@ -286,7 +304,7 @@ def test_prometheus_rule_carries_the_rules_file(docs: list[dict[str, Any]]) -> N
     (monitor,) = of_kind(docs, "ServiceMonitor")
     selector = monitor["spec"]["selector"]["matchLabels"]
     scraped = [s for s in of_kind(docs, "Service") if selector.items() <= s["metadata"]["labels"].items()]
-    assert len(scraped) == 3
+    assert len(scraped) == 4
     assert {e["port"] for e in monitor["spec"]["endpoints"]} == {"http"}
 
 
@@ -306,25 +324,25 @@ def _ingress(docs: list[dict[str, Any]], component: str) -> dict[str, list[Any]]
 def test_workers_admit_scrapers_to_metrics_and_analysts_to_query_only() -> None:
     v = values()["networkPolicy"]
     docs = render("--set-json", f"networkPolicy.queryFrom=[{json.dumps(ANALYSTS)}]")
-    for component in ("enrich", "alerts"):
+    for component in ("enrich", "loader", "alerts"):
         admitted = _ingress(docs, component)
         assert admitted["http"] == v["metricsFrom"], component  # not every pod of the release (ingest)
         assert not any("app.kubernetes.io/instance" in str(p) for p in admitted["http"])
-    assert _ingress(docs, "enrich")["query"] == [ANALYSTS]
-    assert "query" not in _ingress(docs, "alerts")
+    assert _ingress(docs, "loader")["query"] == [ANALYSTS]
+    assert "query" not in _ingress(docs, "alerts") and "query" not in _ingress(docs, "enrich")
     # The default scrapers are Prometheus' pods, not the whole monitoring namespace.
     assert all("podSelector" in peer for peer in v["metricsFrom"])
     # By default nobody reaches /query; with no scrapers either, the workers admit nothing.
-    assert "query" not in _ingress(render(), "enrich")
-    assert _ingress(render("--set-json", "networkPolicy.metricsFrom=[]"), "enrich") == {}
+    assert "query" not in _ingress(render(), "loader")
+    assert _ingress(render("--set-json", "networkPolicy.metricsFrom=[]"), "loader") == {}
     # /query served on the web port: the analysts are admitted there instead.
     same_port = render(
         "--set",
-        "config.enrich_query_port=0",
+        "config.loader_query_port=0",
         "--set-json",
         f"networkPolicy.queryFrom=[{json.dumps(ANALYSTS)}]",
     )
-    assert _ingress(same_port, "enrich") == {"http": [*v["metricsFrom"], ANALYSTS]}
+    assert _ingress(same_port, "loader") == {"http": [*v["metricsFrom"], ANALYSTS]}
     assert _ingress(same_port, "alerts") == {"http": v["metricsFrom"]}
 
 
@@ -333,28 +351,28 @@ def test_query_port_tokens_and_limits_are_deployed(docs: list[dict[str, Any]]) -
     for name in ("QUERY_MAX_EXECUTION_SECONDS", "QUERY_MAX_RESULT_ROWS", "QUERY_MAX_MEMORY_BYTES"):
         assert float(env[f"ENGAGE_{name}"]) > 0, name
     limits = settings_from_env(env)
-    assert limits.query_max_memory_bytes < 2 * 1024**3  # below the enrich container's memory limit
-    port = int(env["ENGAGE_ENRICH_QUERY_PORT"])
-    (enrich,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-enrich")]
-    (container,) = enrich["spec"]["template"]["spec"]["containers"]
+    assert limits.query_max_memory_bytes < 2 * 1024**3  # below the loader container's memory limit
+    port = int(env["ENGAGE_LOADER_QUERY_PORT"])
+    (loader,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"].endswith("-loader")]
+    (container,) = loader["spec"]["template"]["spec"]["containers"]
     assert {"name": "query", "containerPort": port, "protocol": "TCP"} in container["ports"]
     tokens = {e["name"]: e for e in container.get("env", [])}["ENGAGE_QUERY_TOKENS"]
     assert tokens["valueFrom"]["secretKeyRef"]["key"] == "query-tokens"
-    (service,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"].endswith("-enrich")]
+    (service,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"].endswith("-loader")]
     assert {"name": "query", "port": port, "targetPort": "query", "protocol": "TCP"} in service["spec"][
         "ports"
     ]
     for other in of_kind(docs, "Deployment"):
-        if other is not enrich:
+        if other is not loader:
             (c,) = other["spec"]["template"]["spec"]["containers"]
             assert "ENGAGE_QUERY_TOKENS" not in {e["name"] for e in c.get("env", [])}
 
 
-def settings_from_env(env: dict[str, str]) -> EnrichSettings:
-    return EnrichSettings.model_validate(
+def settings_from_env(env: dict[str, str]) -> LoaderSettings:
+    return LoaderSettings.model_validate(
         {
             k.removeprefix("ENGAGE_").lower(): v
             for k, v in env.items()
-            if k.removeprefix("ENGAGE_").lower() in EnrichSettings.model_fields
+            if k.removeprefix("ENGAGE_").lower() in LoaderSettings.model_fields
         }
     )

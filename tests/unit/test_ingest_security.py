@@ -17,12 +17,12 @@ import pytest
 from services.common import metrics
 from services.common.avro import codec
 from services.common.dlq import header_dict
-from services.common.kafka_local import free_port
 from services.common.settings import IngestSettings
 from services.ingest.api import create_app
 from services.ingest.producer import Candidate, EventProducer, candidates_from_objects
 from services.ingest.pseudonym import MissingPseudonymKey, pseudonymise
 from services.ingest.webhooks import signatures as sig
+from services.local.kafka import free_port
 
 TOKEN = "tok"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

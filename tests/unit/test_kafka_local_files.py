@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from services.common.kafka_local import KAFKA_DIR, KAFKA_VERSION, LocalKafka, free_port, kafka_cache_dir
+from services.local.kafka import KAFKA_DIR, KAFKA_VERSION, LocalKafka, free_port, kafka_cache_dir
 
 POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 

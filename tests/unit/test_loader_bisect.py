@@ -15,10 +15,10 @@ from services.common import failpoints
 from services.common.avro import codec
 from services.common.clickhouse import Database
 from services.common.dlq import header_dict
-from services.common.settings import EnrichSettings
-from services.enrich import load_consumer
-from services.enrich.load_consumer import InsertGaveUp, Loader, Parked, insert_bisecting, is_row_error
-from services.enrich.loader import TARGETS
+from services.common.settings import LoaderSettings
+from services.loader import consumer as load_consumer
+from services.loader.consumer import InsertGaveUp, Loader, Parked, insert_bisecting, is_row_error
+from services.loader.tables import TARGETS
 from tests.factories import make_enriched_event
 
 
@@ -46,8 +46,8 @@ def loader(db: Database, monkeypatch: pytest.MonkeyPatch) -> Loader:
     monkeypatch.setattr(load_consumer, "OutputBatch", _Batch)
     _Batch.sent = []
     failpoints.configure("")
-    settings = EnrichSettings(loader_max_retry_seconds=1.0, loader_unready_after_failures=3)
-    return Loader(settings, db, producer=None, app_conf=None)
+    settings = LoaderSettings(loader_max_retry_seconds=1.0, loader_unready_after_failures=3)
+    return Loader(settings, db)
 
 
 def _messages(

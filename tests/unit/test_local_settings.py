@@ -63,7 +63,7 @@ def test_default_var_dir_is_var_under_the_working_directory(tmp_path: Path) -> N
 def test_a_dead_workers_pid_file_is_removed_with_a_log_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from services.stack import clear_stale_pid, worker_pid
+    from services.local.stack import clear_stale_pid, worker_pid
 
     monkeypatch.setenv("ENGAGE_VAR_DIR", str(tmp_path / "state"))
     run_dir = tmp_path / "state" / "run"

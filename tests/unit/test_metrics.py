@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from services.alerts.delivery import Deliverer
 from services.common import metrics
-from services.common.faust_web import _partition_lag
+from services.runtime.web import _partition_lag
 
 
 class FakeConsumer:

@@ -1,8 +1,8 @@
 from datetime import UTC, datetime
 
 from services.common.avro import codec
-from services.enrich.loader import EVENT_COLUMNS, to_columns
 from services.enrich.processor import PIPELINE_VERSION, enrich_records, invalid_reason
+from services.loader.tables import EVENT_COLUMNS, to_columns
 from tests.factories import make_social_event
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)

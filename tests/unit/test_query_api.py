@@ -1,4 +1,4 @@
-"""/query's answers (services/enrich/query_api.py) and how clients find their token (common/query.py)."""
+"""/query's answers (services/loader/query_api.py) and how clients find their token (common/query.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from services.common.clickhouse import QuerySession, connect
 from services.common.query import client_token, ensure_local_token, local_token_file
 from services.common.settings import EnrichSettings
-from services.enrich.query_api import answer, bearer_ok, parse_tokens
-from services.stack import worker_env
+from services.loader.query_api import answer, bearer_ok, parse_tokens
+from services.local.stack import worker_env
 
 TOKENS = ["analyst-token", "grafana-token"]
 

@@ -16,7 +16,7 @@ from services.common.sql_guard import (
     denied_functions,
     tokenize,
 )
-from services.enrich.loader import TARGETS, to_columns
+from services.loader.tables import TARGETS, to_columns
 from tests.factories import make_enriched_event
 
 DENIED = denied_functions(["file", "url", "s3", "remote", "numbers", "values", "executable", "python"])

@@ -1,6 +1,6 @@
 import asyncio
 
-from services.common.taskdump import await_chain, format_tasks
+from services.runtime.taskdump import await_chain, format_tasks
 
 
 async def _innermost(fut: asyncio.Future[None]) -> None:

@@ -1,4 +1,4 @@
-"""The workers' web port: what faust serves there, and /readyz reflecting the loader's health."""
+"""The faust workers' web port: what faust serves there."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import faust
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.common.faust_web import add_health_views
-from services.common.kafka import faust_app
 from services.common.settings import EnrichSettings
+from services.runtime.app import faust_app
+from services.runtime.web import add_health_views
 
 
 def _app(tmp_path: Path) -> faust.App:
@@ -33,10 +33,3 @@ def test_faust_table_router_and_debug_pages_are_not_served(tmp_path: Path) -> No
     add_health_views(app)
     got = asyncio.run(_get(app, "/table/", "/router/", "/graph/", "/stats/", "/healthz"))
     assert [status for status, _ in got] == [404, 404, 404, 404, 200]
-
-
-def test_readyz_answers_503_with_the_loader_s_problem(tmp_path: Path) -> None:
-    app = _app(tmp_path)
-    add_health_views(app, not_ready=lambda: "5 ClickHouse inserts in a row failed; last: READONLY")
-    [(status, body)] = asyncio.run(_get(app, "/readyz"))
-    assert status == 503 and "5 ClickHouse inserts in a row failed" in body

@@ -1,6 +1,6 @@
 {{/*
 One service's Deployment: (dict "root" $ "component" "enrich" "args" (list "enrich" "worker")
-"port" 6066 "data" true "replicas" 1); "queryPort" (enrich) adds the /query port.
+"port" 6066 "data" true "replicas" 1); "queryPort" (loader) adds the /query port.
 */}}
 {{- define "engage.deployment" -}}
 {{- $root := .root -}}
@@ -99,7 +99,7 @@ spec:
             sizeLimit: 256Mi
         {{- if .data }}
         - name: data
-          {{- if and (eq .component "enrich") $v.persistence.existingClaim }}
+          {{- if and (eq .component "loader") $v.persistence.existingClaim }}
           persistentVolumeClaim:
             claimName: {{ $v.persistence.existingClaim }}
           {{- else }}

@@ -58,7 +58,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
-{{/* True when ClickHouse is the embedded chDB in the enrich pod (no DSN Secret, chdb:// DSN). */}}
+{{/* True when ClickHouse is the embedded chDB in the loader pod (no DSN Secret, chdb:// DSN). */}}
 {{- define "engage.embeddedClickhouse" -}}
 {{- if and (not .Values.secretEnv.clickhouse_dsn.secretName) (hasPrefix "chdb:" (toString .Values.config.clickhouse_dsn)) -}}
 true

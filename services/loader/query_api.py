@@ -1,13 +1,13 @@
-"""``POST /query`` on the enrich worker: analysts' read-only SQL against the ClickHouse it loads.
+"""``POST /query`` on the loader: analysts' read-only SQL against the ClickHouse it loads.
 
-In embedded mode the worker is the only process that may open the chDB path, so ``engage query``, the
+In embedded mode the loader is the only process that may open the chDB path, so ``engage query``, the
 run summary and reports come here. The endpoint
 
 * needs ``Authorization: Bearer <token>`` with a token from ``ENGAGE_QUERY_TOKENS``; without any
   configured token it refuses every call (fail closed);
 * runs statements on a read-only, limited session of its own (:class:`QuerySession`), never the
   loader's, after :mod:`services.common.sql_guard` accepted them;
-* is served on the worker's web port, or with ``ENGAGE_ENRICH_QUERY_PORT`` on a port of its own, so a
+* is served on the loader's web port, or with ``ENGAGE_LOADER_QUERY_PORT`` on a port of its own, so a
   NetworkPolicy can admit analysts to /query and metrics scrapers to /metrics separately.
 
 Answers: 200 ``{"columns", "rows"}``; 400 malformed body or SQL that does not parse; 401 no or wrong
@@ -20,13 +20,11 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import faust
 import orjson
 from aiohttp import web
-from faust.web import Request, Response, View
-from mode import Service
 
 from services.common.clickhouse import QuerySession
 from services.common.sql_guard import QueryRefused, QuerySyntaxError
@@ -93,44 +91,19 @@ def _parse_body(body: Any) -> tuple[str, dict[str, Any] | None]:
     return sql, parameters
 
 
-def add_query_view(app: faust.App, session: QuerySession, tokens: list[str]) -> None:
-    """Serve ``POST /query`` on the worker's web port."""
+def query_handler(
+    session: QuerySession, tokens: list[str]
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The aiohttp handler of ``POST /query``."""
     _warn_if_closed(tokens)
 
-    @app.page("/query")
-    class Query(View):
-        async def post(self, request: Request) -> Response:
-            status, payload, headers = await answer(
-                session, tokens, request.headers.get("Authorization"), await request.read()
-            )
-            return self.bytes(payload, content_type="application/json", status=status, headers=headers)
-
-
-class QueryServer(Service):
-    """Serve ``POST /query`` on a port of its own (started and stopped with the worker)."""
-
-    def __init__(self, session: QuerySession, tokens: list[str], host: str, port: int) -> None:
-        super().__init__()
-        self.session, self.tokens, self.host, self.port = session, tokens, host, port
-        self._runner: web.AppRunner | None = None
-
-    async def on_start(self) -> None:
-        _warn_if_closed(self.tokens)
-        http = web.Application(client_max_size=1024 * 1024)
-        http.router.add_post("/query", self._post)
-        self._runner = web.AppRunner(http, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-
-    async def on_stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _post(self, request: web.Request) -> web.Response:
+    async def post(request: web.Request) -> web.Response:
         status, payload, headers = await answer(
-            self.session, self.tokens, request.headers.get("Authorization"), await request.read()
+            session, tokens, request.headers.get("Authorization"), await request.read()
         )
         return web.Response(body=payload, status=status, headers=headers, content_type="application/json")
+
+    return post
 
 
 def _warn_if_closed(tokens: list[str]) -> None:

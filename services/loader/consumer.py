@@ -1,10 +1,10 @@
-"""The ClickHouse loader: a batching Kafka consumer of its own, run inside the enrich worker.
+"""The ClickHouse loader's consumer: polls the loaded topics in batches and inserts them.
 
 Like Snuba's consumers, it does one thing per batch: poll until the batch is full or old enough,
 insert each topic's rows column-oriented into its table, then commit the offsets — only after every
 insert succeeded. It needs no faust machinery (no state, no per-message events or acks), so it
-polls with aiokafka directly, in its own consumer group (``<enrich_app_id>-loader``); faust's
-per-message hand-off cost as much as the decoding and inserting together.
+polls with aiokafka directly, in its own consumer group (``loader_app_id``); faust's per-message
+hand-off cost as much as the decoding and inserting together. :mod:`services.loader.worker` runs it.
 
 Failure handling:
 
@@ -35,28 +35,23 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
 from clickhouse_connect.driver.exceptions import DataError
-from mode import Service
 
 from services.common import failpoints, metrics
 from services.common.avro import DecodeError, codec
-from services.common.batch_send import OutputBatch
 from services.common.clickhouse import Database
 from services.common.dlq import dlq_headers
-from services.common.settings import EnrichSettings
-from services.enrich.loader import TARGETS, LoadTarget, to_columns
+from services.common.settings import LoaderSettings
+from services.loader.tables import TARGETS, LoadTarget, to_columns
+from services.runtime.batch_send import OutputBatch
 
 log = logging.getLogger(__name__)
 
 
-def loader_group(settings: EnrichSettings) -> str:
-    return f"{settings.enrich_app_id}-loader"
-
-
-def loaded_topics(settings: EnrichSettings) -> dict[str, LoadTarget]:
+def loaded_topics(settings: LoaderSettings) -> dict[str, LoadTarget]:
     """Topic → target table of everything the loader writes."""
     return {
         settings.topic_enriched: TARGETS["enriched_event"],
@@ -67,15 +62,16 @@ def loaded_topics(settings: EnrichSettings) -> dict[str, LoadTarget]:
     }
 
 
-class Loader(Service):
-    """Polls the loaded topics and writes them to ClickHouse; ``producer`` is faust's (for the DLQ)."""
+class Loader:
+    """Polls the loaded topics and writes them to ClickHouse; dead letters go out on a producer of its
+    own. :meth:`start`, then :meth:`run` until :meth:`request_stop`, then :meth:`stop`."""
 
-    def __init__(self, settings: EnrichSettings, db: Database, producer: Any, app_conf: Any) -> None:
-        super().__init__()
-        self.settings, self.db, self.producer = settings, db, producer
+    def __init__(self, settings: LoaderSettings, db: Database) -> None:
+        self.settings, self.db = settings, db
         self.targets = loaded_topics(settings)
-        self.group = loader_group(settings)
-        self._app_conf = app_conf
+        self.group = settings.loader_app_id
+        self.producer: AIOKafkaProducer | None = None
+        self.should_stop = False
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: list[ConsumerRecord[bytes, bytes]] = []
         self._lock = asyncio.Lock()
@@ -96,8 +92,11 @@ class Loader(Service):
             self.failures_in_a_row += 1
             self.last_error = _describe(error)
 
-    async def on_start(self) -> None:
-        conf = self._app_conf
+    async def start(self) -> None:
+        producer = AIOKafkaProducer(**self.settings.kafka_client_options(), acks="all")
+        await producer.start()
+        self.producer = producer
+        session_ms = int(self.settings.loader_session_timeout_seconds * 1000)
         consumer = AIOKafkaConsumer(
             **self.settings.kafka_client_options(),
             group_id=self.group,
@@ -105,9 +104,8 @@ class Loader(Service):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.settings.loader_batch_size,
-            # Same failure detection as the faust consumer of this worker.
-            session_timeout_ms=int(conf.broker_session_timeout * 1000),
-            heartbeat_interval_ms=int(conf.broker_heartbeat_interval * 1000),
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(100, session_ms // 10),
             # A batch may retry its insert for loader_max_retry_seconds between two polls.
             max_poll_interval_ms=int((self.settings.loader_max_retry_seconds + 120) * 1000),
         )
@@ -115,14 +113,28 @@ class Loader(Service):
         await consumer.start()
         self._consumer = consumer
 
-    async def on_stop(self) -> None:
-        await self.flush()  # what was polled is loaded and committed before the group is left
+    def request_stop(self) -> None:
+        """Make :meth:`run` return after the current poll (at most a second)."""
+        self.should_stop = True
+
+    def ready(self) -> bool:
+        """Partitions assigned (a replica beyond the partition count has none)."""
+        consumer = self._consumer
+        return consumer is not None and bool(consumer.assignment())
+
+    async def stop(self) -> None:
+        """Load and commit what was polled, then leave the group and close the producer."""
+        self.should_stop = True
+        await self.flush()
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            await producer.stop()
 
-    @Service.task
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Poll and load until :meth:`request_stop`."""
         try:
             while not self.should_stop:
                 await self._fill()

@@ -3,7 +3,7 @@
 The pure engines (``services.enrich.features``, ``services.alerts.signals``) read and write plain
 mappings and report each changed key with the raw partition it belongs to. Here those writes go to the
 table's local store and to its changelog *on that partition*, sent (as record batches, see
-:mod:`services.common.batch_send`) and awaited with the batch's other outputs — rather than faust's
+:mod:`services.runtime.batch_send`) and awaited with the batch's other outputs — rather than faust's
 fire-and-forget table buffer — so a batch is acked (and its offsets
 committed) only once the state it produced is durable.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from faust.types import TP
 
-from services.common.batch_send import OutputBatch
+from services.runtime.batch_send import OutputBatch
 
 
 class TableBacking(MutableMapping[str, Any]):

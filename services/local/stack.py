@@ -1,9 +1,10 @@
-"""The local stack: Kafka (KRaft), the enrich and alerts workers, and the demo run behind ``make run``.
+"""The local stack: Kafka (KRaft), the enrich, loader and alerts workers, and the demo run behind
+``make run``.
 
 Everything lives under ``ENGAGE_VAR_DIR`` (default ``./var``): ``kafka`` (broker data), ``clickhouse``
-and its ``clickhouse.owner`` lock (chDB), ``enrich`` and ``alerts`` (worker state), ``run`` (pid files),
-``log`` (worker logs). Workers are separate processes, as on Kubernetes, so the local run exercises the
-same consumer groups, commits and chDB ownership as production.
+and its ``clickhouse.owner`` lock (chDB, held by the loader), ``enrich`` and ``alerts`` (worker state),
+``run`` (pid files), ``log`` (worker logs). Workers are separate processes, as on Kubernetes, so the
+local run exercises the same consumer groups, commits and chDB ownership as production.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pathlib import Path
 
 import httpx
 
-from services.common.kafka_local import LocalKafka
 from services.common.query import ensure_local_token
-from services.common.settings import REPO_ROOT, AlertsSettings, CommonSettings, EnrichSettings
+from services.common.settings import REPO_ROOT, AlertsSettings, CommonSettings, EnrichSettings, LoaderSettings
+from services.local.kafka import LocalKafka
+from services.local.process import alive
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +55,14 @@ def local_kafka() -> LocalKafka:
     return LocalKafka(data_dir, port=settings.local_kafka_port)
 
 
-def workers(enrich: EnrichSettings, alerts: AlertsSettings) -> list[Worker]:
+def workers(enrich: EnrichSettings, loader: LoaderSettings, alerts: AlertsSettings) -> list[Worker]:
+    """The local workers in start order (stopped in the reverse order)."""
     return [
         Worker(
             "enrich", ("enrich", "worker"), f"http://{enrich.enrich_web_host}:{enrich.enrich_web_port}/readyz"
+        ),
+        Worker(
+            "loader", ("loader", "worker"), f"http://{loader.loader_web_host}:{loader.loader_web_port}/readyz"
         ),
         Worker(
             "alerts", ("alerts", "worker"), f"http://{alerts.alerts_web_host}:{alerts.alerts_web_port}/readyz"
@@ -68,26 +74,12 @@ def _pid_path(name: str) -> Path:
     return var_dir() / "run" / f"{name}.pid"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return True
-    return state != "Z"
-
-
 def worker_pid(name: str) -> int | None:
     try:
         pid = int(_pid_path(name).read_text())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    return pid if alive(pid) else None
 
 
 def clear_stale_pid(name: str) -> None:
@@ -97,7 +89,7 @@ def clear_stale_pid(name: str) -> None:
         pid = int(path.read_text())
     except (OSError, ValueError):
         return
-    if not _alive(pid):
+    if not alive(pid):
         path.unlink(missing_ok=True)
         log.warning("removed stale pid file %s (pid %d is not running)", path, pid)
 
@@ -147,9 +139,9 @@ def stop_worker(name: str, timeout: float = 30.0) -> bool:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and alive(pid):
         time.sleep(0.2)
-    if _alive(pid):
+    if alive(pid):
         os.kill(pid, signal.SIGKILL)
     _reap(pid)
     _pid_path(name).unlink(missing_ok=True)

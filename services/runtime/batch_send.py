@@ -5,8 +5,9 @@ message, on-produce signals, aiokafka's per-message accumulator path); for the e
 writes an enriched event, snapshots and changelog entries for every raw event, that was the largest
 share of its CPU. Here a batch's messages are grouped by partition — with the producer's own
 partitioner (murmur2 of the key, as Kafka's Java clients), so keys land where a per-message send
-would put them — and handed to aiokafka as pre-built record batches on faust's own producer. The
-caller awaits the returned futures before it acks the input, exactly as with per-message sends.
+would put them — and handed to aiokafka as pre-built record batches (on faust's own producer in the
+faust workers, see :func:`services.runtime.app.output_batch`). The caller awaits the returned futures
+before it acks the input, exactly as with per-message sends.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ class OutputBatch:
     """
 
     def __init__(self, producer: Any) -> None:
-        # ``producer``: faust's producer (``app.producer``); its aiokafka producer exists once started.
-        self._faust_producer = producer
+        # ``producer``: a started aiokafka producer (None: not started, :meth:`send` refuses).
+        self._producer = producer
         self._partitioner = DefaultPartitioner()
         self._messages: dict[str, list[tuple[int | None, bytes | None, bytes | None, Headers]]] = defaultdict(
             list
@@ -60,7 +61,7 @@ class OutputBatch:
     async def send(self) -> list[asyncio.Future[Any]]:
         """Hand every queued message to the producer (in order per partition); returns the futures."""
         messages, self._messages = self._messages, defaultdict(list)
-        producer = self._faust_producer._producer
+        producer = self._producer
         if producer is None:
             raise RuntimeError("the producer is not started")
         futures: list[asyncio.Future[Any]] = []

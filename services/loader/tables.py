@@ -1,4 +1,5 @@
-"""Records → ClickHouse columns. Pure: the agent owns batching, retries and commits.
+"""The loaded tables: which topic goes to which table, and records → ClickHouse columns. Pure: the
+consumer (:mod:`services.loader.consumer`) owns batching, retries and commits.
 
 Each loaded topic maps one to one onto a table whose columns are the fields of the topic's Avro
 schema (the migrations add a column with every schema field), so the column lists come from the
@@ -40,7 +41,6 @@ def array_defaults(subject: str, registry: SchemaRegistry | None = None) -> dict
 
 
 EVENT_COLUMNS = schema_columns("enriched_event")
-ALERT_COLUMNS = schema_columns("alert")
 
 TARGETS = {
     subject: LoadTarget(subject, table, schema_columns(subject))

@@ -37,6 +37,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from services.local.process import alive
+
 KAFKA_VERSION = "4.3.1"
 """Must equal the ``kafka.version`` property in ``deploy/local/kafka/pom.xml`` (a unit test checks)."""
 
@@ -262,24 +264,6 @@ def _tcp_open(host: str, port: int) -> bool:
 # --------------------------------------------------------------------------- the broker
 
 
-def _pid_alive(pid: int) -> bool:
-    """True if ``pid`` is a live (non-zombie) process."""
-    if Path("/proc/self/stat").exists():
-        try:
-            stat = Path(f"/proc/{pid}/stat")
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return False
-        return fields[0] != "Z"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class LocalKafka:
     """A single-node KRaft Kafka broker whose whole state lives in ``data_dir``.
 
@@ -355,7 +339,7 @@ class LocalKafka:
             return None
 
     def _is_our_java(self, pid: int) -> bool:
-        if not _pid_alive(pid):
+        if not alive(pid):
             return False
         cmdline_path = Path(f"/proc/{pid}/cmdline")
         if not cmdline_path.exists():  # no /proc: trust the pid file
@@ -519,10 +503,10 @@ class LocalKafka:
             if self._proc is not None and self._proc.pid == pid:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=0.1)
-            if not _pid_alive(pid):
+            if not alive(pid):
                 return True
             time.sleep(0.1)
-        return not _pid_alive(pid)
+        return not alive(pid)
 
     def _signal(self, sig: signal.Signals, timeout: float) -> bool:
         pid = self.pid()
