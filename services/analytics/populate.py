@@ -19,11 +19,11 @@ from typing import Any
 
 from services.common.avro import codec
 from services.common.clickhouse import Database
+from services.common.events import parse_event, parse_timestamp
 from services.common.keyed_state import Position
 from services.enrich.features.engine import DEFAULT_ATTRIBUTION_WINDOW_S, FeatureEngine, Stores
 from services.enrich.loader import TARGETS, to_columns
 from services.enrich.processor import enrich_records
-from services.ingest.canonical import parse_event, parse_timestamp
 
 SNAPSHOT_SUBJECTS = {"posts": "post_virality", "funnels": "follower_funnel", "brands": "brand_backlog"}
 

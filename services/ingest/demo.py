@@ -12,7 +12,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from services.ingest.canonical import EVENT_TYPES
+from services.common.events import EVENT_TYPES
 
 if TYPE_CHECKING:
     from services.ingest.simulator import Simulation

@@ -46,8 +46,8 @@ from typing import Any
 
 import orjson
 
+from services.common.events import EVENT_TYPES
 from services.ingest import sim_texts as tx
-from services.ingest.canonical import EVENT_TYPES
 
 SIM_START = datetime(2026, 11, 1, tzinfo=UTC)
 SIM_PLATFORMS = ("facebook", "instagram", "x", "youtube")

@@ -1,8 +1,8 @@
 from collections import Counter
 from datetime import UTC, datetime
 
+from services.common.events import EVENT_TYPES, PLATFORMS, parse_event
 from services.enrich.language import detect_language
-from services.ingest.canonical import EVENT_TYPES, PLATFORMS, parse_event
 from services.ingest.demo import SPIKE_BRAND, demo_events
 
 
