@@ -3,8 +3,8 @@
 Canonical events go through the same steps as in the workers — validation (``parse_event``), the raw
 Avro round trip, stateless enrichment, the feature engine with brand-keyed partitions and offsets in
 order, the enriched/snapshot Avro round trip — and the decoded records are inserted with the
-loader's column mapping. Tests, demos and ``engage report`` examples therefore query the same rows a
-running pipeline produces, in seconds instead of minutes. Actor ids are kept raw (as with
+loader's column mapping. The analytics and report tests therefore query the same rows a running
+pipeline produces, in seconds instead of minutes. Actor ids are kept raw (as with
 ``ENGAGE_INGEST_KEEP_RAW_IDS``) so results can be compared with the simulator's ground truth.
 """
 
