@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from services.common.avro import codec
-from services.ingest.simulator import Simulation, SimulationConfig, simulate
+from services.sim.simulator import Simulation, SimulationConfig, simulate
 from tests.populate import Populated, prepare
 
 SEED = 7

@@ -29,7 +29,7 @@ from services.common.migrations import discover, migrate
 from services.common.settings import REPO_ROOT
 from services.enrich.features.engine import DEFAULT_ATTRIBUTION_WINDOW_S
 from services.enrich.features.virality import is_viral
-from services.ingest.simulator import GroundTruth, PostTruth, Simulation
+from services.sim.simulator import GroundTruth, PostTruth, Simulation
 from tests.integration.analytics_data import alert_rows, simulated_day
 from tests.populate import Populated, insert_rows
 

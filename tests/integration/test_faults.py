@@ -44,8 +44,8 @@ from services.common.kafka_local import LocalKafka, free_port
 from services.common.keyed_state import Position
 from services.common.settings import CommonSettings
 from services.drain import NotProcessed, wait_processed
-from services.ingest.cli_simulate import produce_events
-from services.ingest.simulator import DEFAULT_BRANDS, Simulation, SimulationConfig, simulate
+from services.sim.cli import produce_events
+from services.sim.simulator import DEFAULT_BRANDS, Simulation, SimulationConfig, simulate
 from tests.integration.groundtruth_checks import (
     assert_equals_ground_truth,
     loaded_events,

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from services.common.kafka_local import free_port
-from services.ingest.simulator import SimulationConfig, simulate
+from services.sim.simulator import SimulationConfig, simulate
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from services.common.events import EVENT_TYPES
 from services.common.query import run_query
 from services.common.settings import REPO_ROOT
 from services.drain import wait_processed
-from services.ingest.demo import demo_events
 from services.ingest.replay import replay_files
+from services.sim.demo import demo_events
 from services.summary import summarize
 from tests.integration.pipeline import Pipeline
 

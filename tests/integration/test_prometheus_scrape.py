@@ -21,7 +21,7 @@ import yaml
 
 from services.common.kafka_local import free_port
 from services.common.settings import REPO_ROOT
-from services.ingest.demo import demo_events
+from services.sim.demo import demo_events
 from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
 from tests.tools import require_binary

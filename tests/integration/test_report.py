@@ -43,7 +43,7 @@ from services.analytics.report import (
 from services.common.clickhouse import Database, connect
 from services.common.migrations import migrate
 from services.common.query import run_query
-from services.ingest.simulator import Simulation
+from services.sim.simulator import Simulation
 from services.summary import brand_lines, summarize_brands, write_reports
 from tests.integration.analytics_data import alert_rows, simulated_day
 from tests.populate import insert_rows, load
