@@ -58,3 +58,27 @@ def test_the_scan_sees_imports_at_any_depth(tmp_path: Path) -> None:
 def test_nothing_outside_ingest_imports_ingest() -> None:
     assert (SERVICES / "ingest").is_dir()
     assert imports_of("services.ingest") == []
+
+
+# The local stack launcher runs from a checkout (it starts workers with the repository as cwd).
+MAY_USE_REPO_ROOT = ("common/settings.py", "stack.py", "local/", "sim/")
+
+
+def test_runtime_code_reads_nothing_through_the_repository_root() -> None:
+    """Resources come from the package (services.common.resources), not from beside it."""
+    hits = []
+    for path in sorted(SERVICES.rglob("*.py")):
+        rel = path.relative_to(SERVICES).as_posix()
+        if rel.startswith(MAY_USE_REPO_ROOT):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            named = (
+                node.id
+                if isinstance(node, ast.Name)
+                else node.attr
+                if isinstance(node, ast.Attribute)
+                else ""
+            )
+            if named == "REPO_ROOT" or (isinstance(node, ast.alias) and node.name == "REPO_ROOT"):
+                hits.append(f"services/{rel}:{getattr(node, 'lineno', '?')}")
+    assert hits == []
