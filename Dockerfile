@@ -20,11 +20,13 @@ WORKDIR /app
 # Dependencies first (cached layer while only the source changes), from the lock, without the dev and training groups.
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-default-groups --no-install-project
-# The project itself, installed in place: services/ finds schemas/ beside it at /app.
+# The project as a built wheel (non-editable): the image runs the installed package, whose schemas,
+# migrations, queries and runbook are package data, and keeps no source tree. The wheel leaves the
+# development tools (services/sim, services/enrich/training) out.
 COPY services ./services
 COPY schemas ./schemas
-RUN uv sync --frozen --no-default-groups \
-    && /app/.venv/bin/python -m compileall -q services
+COPY docs/runbook.md ./docs/runbook.md
+RUN uv sync --frozen --no-default-groups --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="engage" \
@@ -33,15 +35,14 @@ LABEL org.opencontainers.image.title="engage" \
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    HOME=/tmp \
-    ENGAGE_SCHEMAS_DIR=/app/schemas
+    HOME=/tmp
 RUN groupadd --system --gid 10001 engage \
     && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
        --shell /usr/sbin/nologin engage \
     && mkdir -p /data \
     && chown 10001:10001 /data
 WORKDIR /app
-COPY --from=build --chown=0:0 /app /app
+COPY --from=build --chown=0:0 /app/.venv /app/.venv
 USER 10001:10001
 EXPOSE 8080 6066 6067 6069
 ENTRYPOINT ["engage"]

@@ -38,7 +38,7 @@ def broker(bootstrap: str | None) -> Iterator[str]:
 
 def simulated_events(count: int, seed: int = SEED) -> list[dict[str, Any]]:
     """The first ``count`` events of the default simulation (fixed seed: the same events every run)."""
-    from services.ingest.simulator import SimulationConfig, simulate
+    from services.sim.simulator import SimulationConfig, simulate
 
     hours = count / EVENTS_PER_SIMULATED_HOUR + 1
     while True:

@@ -45,8 +45,8 @@ from bench.common import (  # noqa: E402
 )
 from services.common.kafka import consumer_lag, ensure_topics  # noqa: E402
 from services.common.settings import EnrichSettings, to_env  # noqa: E402
-from services.ingest.cli_simulate import produce_events  # noqa: E402
-from services.ingest.simulator import SimulationConfig, simulate  # noqa: E402
+from services.sim.cli import produce_events  # noqa: E402
+from services.sim.simulator import SimulationConfig, simulate  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "enrich_worker.json"
 

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from services.common.avro import codec
+from services.common.events import parse_event
 from services.common.keyed_state import Position
 from services.common.settings import LoaderSettings
 from services.enrich.features.engine import FeatureEngine, Stores
 from services.enrich.processor import enrich_records
-from services.ingest.canonical import parse_event
 from services.ingest.producer import pseudonymise_actor
 from services.ingest.pseudonym import resolve_key
 from services.loader.tables import TARGETS, to_columns

@@ -42,7 +42,7 @@ from bench.e2e import run_e2e, run_latency  # noqa: E402
 from bench.enrich_worker import Stalled, enrich_and_load  # noqa: E402
 from bench.load_ceiling import load_ceiling  # noqa: E402
 from services.common.kafka import ensure_topics  # noqa: E402
-from services.ingest.cli_simulate import produce_events  # noqa: E402
+from services.sim.cli import produce_events  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PARTS = ("ceiling", "enrich", "peer", "load_ceiling", "ingest_http", "e2e", "latency")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import shutil
 import sys
@@ -17,7 +18,7 @@ from rich.console import Console
 from services.alerts.evaluate import eval_alerts_command
 from services.analytics import cli_report
 from services.common.output import OutputFormat, print_result
-from services.ingest import cli_replay, cli_serve, cli_simulate
+from services.ingest import cli_replay, cli_serve
 
 app = typer.Typer(no_args_is_help=True, help="engage: listen to a brand's audience in real time.")
 kafka_app = typer.Typer(no_args_is_help=True, help="The local single-node Kafka (KRaft) broker.")
@@ -34,7 +35,6 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(ingest_app, name="ingest")
 cli_serve.register(ingest_app)  # `engage ingest serve`; FastAPI/uvicorn are imported inside the command
 cli_replay.register(app)  # `engage replay FILE...`; Kafka and the readers are imported inside the command
-cli_simulate.register(app)  # `engage simulate`; the simulator is imported inside the command
 cli_report.register(app)  # `engage report`, `engage retention`; matplotlib is imported inside the commands
 
 
@@ -189,7 +189,39 @@ def alerts_worker() -> None:
     run_worker(create_app(settings), settings.log_level)
 
 
-# --- Ingest -------------------------------------------------------------------------------------
+# --- Development tools (services.sim: simulator and demo; not in the runtime wheel) ----------------
+
+
+def _sim_module(module: str) -> Any | None:
+    try:
+        return importlib.import_module(f"services.sim.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("services.sim", f"services.sim.{module}"):
+            raise
+        return None
+
+
+def _sim(module: str) -> Any:
+    """``services.sim.<module>``, or exit 2 saying why: the runtime wheel leaves the development tools out."""
+    found = _sim_module(module)
+    if found is None:
+        raise _fail(
+            "the simulator and demo (services.sim) are development tools and are not installed here;"
+            " run this command from a checkout of the engage repository (make install)",
+            code=2,
+        )
+    return found
+
+
+_sim_cli = _sim_module("cli")
+if _sim_cli is not None:
+    _sim_cli.register(app)  # `engage simulate`; the simulator is imported inside the command
+else:
+
+    @app.command("simulate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def simulate_unavailable() -> None:
+        """Generate simulated traffic (needs the development tools in services.sim)."""
+        _sim("cli")
 
 
 @demo_app.command("generate")
@@ -199,7 +231,7 @@ def demo_generate(
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same events.")] = 7,
 ) -> None:
     """Write the deterministic demo scenario as JSONL."""
-    from services.ingest.demo import demo_events
+    demo_events = _sim("demo").demo_events
 
     write_jsonl(out, demo_events(n=n, seed=seed))
     console.print(f"wrote {n} events to {out}")
@@ -262,7 +294,6 @@ def run(
     """The main job: start everything, replay the scenario, wait until loaded, show what it means, stop."""
     from services.common.settings import IngestSettings
     from services.drain import NotProcessed, wait_with_progress
-    from services.ingest.demo import run_scenario
     from services.ingest.replay import replay_files
     from services.local.stack import (
         StackError,
@@ -277,6 +308,7 @@ def run(
     )
     from services.summary import print_run_summary
 
+    run_scenario = _sim("demo").run_scenario  # before anything starts: the demo is a development tool
     started = time.monotonic()
     broker = local_kafka()
     started_kafka = not broker.is_running()

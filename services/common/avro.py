@@ -34,7 +34,6 @@ import hashlib
 import io
 import itertools
 import json
-import os
 import reprlib
 import sys
 from collections.abc import Mapping
@@ -46,6 +45,8 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
 from fastavro.validation import ValidationError
 from fastavro.validation import validate as _fastavro_validate
+
+from services.common import resources
 
 __all__ = [
     "HEADER_SIZE",
@@ -66,13 +67,8 @@ HEADER_SIZE = 5
 REGISTRY_FILE = "registry.json"
 
 
-def _default_schemas_dir() -> Path:
-    env = os.environ.get("ENGAGE_SCHEMAS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "schemas"
-
-
-SCHEMAS_DIR: Path = _default_schemas_dir()
-"""The repository's ``schemas/`` directory (override with ``ENGAGE_SCHEMAS_DIR``, e.g. in a container)."""
+SCHEMAS_DIR: Path = resources.schemas_dir()
+"""The schemas shipped in the package when this module loaded (``ENGAGE_SCHEMAS_DIR`` overrides it)."""
 
 
 class SchemaError(ValueError):
@@ -317,7 +313,7 @@ class SchemaRegistry:
     @classmethod
     def load(cls, schemas_dir: Path | None = None) -> SchemaRegistry:
         """Load (once per directory) the registry; problems are kept for :meth:`check`, not raised."""
-        return _load_registry(Path(schemas_dir or _default_schemas_dir()).resolve())
+        return _load_registry(Path(schemas_dir or resources.schemas_dir()).resolve())
 
     @property
     def subjects(self) -> list[str]:

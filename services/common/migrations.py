@@ -1,5 +1,7 @@
 """Versioned ClickHouse DDL from ``schemas/clickhouse/NNNN_name.sql``, applied in order, once.
 
+The files ship as package data (``services.common.resources``; ``ENGAGE_SCHEMAS_DIR`` overrides).
+
 Applied versions and their checksums are recorded in ``engage_migrations``; rerunning is a no-op, and
 editing a migration that already ran is refused (add a new one instead), as Flyway and Snuba do.
 """
@@ -13,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common.clickhouse import Database
-from services.common.settings import REPO_ROOT
+from services.common.resources import migrations_dir
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = REPO_ROOT / "schemas" / "clickhouse"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 TRACKING_DDL = """
@@ -57,7 +58,8 @@ class Migration:
         return [s.strip() for s in re.split(r";\s*(?:\n|$)", body) if s.strip()]
 
 
-def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def discover(directory: Path | None = None) -> list[Migration]:
+    directory = directory or migrations_dir()
     found: list[Migration] = []
     for path in sorted(directory.glob("*.sql")):
         m = _NAME.match(path.name)
@@ -78,7 +80,7 @@ def applied(db: Database) -> dict[int, str]:
     return {int(v): str(c) for v, c in rows}
 
 
-def migrate(db: Database, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def migrate(db: Database, directory: Path | None = None) -> list[Migration]:
     """Apply pending migrations; return the ones applied by this call."""
     done = applied(db)
     ran: list[Migration] = []

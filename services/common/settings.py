@@ -308,7 +308,7 @@ class AlertsSettings(CommonSettings):
         "",
         description=(
             "Absolute URL (http, https or file) of the runbook linked from alerts (kind appended as #anchor);"
-            " point it at your hosted copy. Empty: this checkout's docs/runbook.md as a file:// URL."
+            " point it at your hosted copy. Empty: the package's copy of docs/runbook.md as a file:// URL."
         ),
     )
     alert_allowed_lateness_seconds: float = Field(
@@ -331,8 +331,10 @@ class AlertsSettings(CommonSettings):
         return value
 
     def runbook_url(self) -> str:
-        """The runbook's absolute URL (the setting, or this checkout's docs/runbook.md)."""
-        return self.alert_runbook_url or (REPO_ROOT / "docs" / "runbook.md").as_uri()
+        """The runbook's absolute URL (the setting, or the copy of docs/runbook.md in the package)."""
+        from services.common.resources import runbook_path
+
+        return self.alert_runbook_url or runbook_path().as_uri()
 
     def _var_subdirs(self) -> dict[str, str]:
         return {"alerts_data_dir": "alerts"}

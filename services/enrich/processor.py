@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from services.common.events import EventValidationError, parse_event
 from services.enrich.complaint_model import assess_batch
 from services.enrich.language import detect_languages
-from services.ingest.canonical import EventValidationError, parse_event
 
 PIPELINE_VERSION = "3"
 

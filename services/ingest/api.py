@@ -42,8 +42,8 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import metrics
+from services.common.events import json_too_deep
 from services.common.settings import IngestSettings
-from services.ingest.canonical import json_too_deep
 from services.ingest.producer import (
     Candidate,
     EventProducer,
@@ -321,7 +321,7 @@ def parse_batch(body: bytes, media_type: str, max_batch: int, max_depth: int = 3
 
 _EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "A canonical event (services/ingest/canonical.py); unknown fields become x.* "
+    "description": "A canonical event (services/common/events.py); unknown fields become x.* "
     "attributes, stored only when allowlisted (services/ingest/privacy.py).",
     "required": ["event_id", "platform", "event_type", "brand_id", "actor_id", "occurred_at"],
     "properties": {

@@ -28,8 +28,8 @@ from aiokafka import AIOKafkaProducer
 from services.common import metrics
 from services.common.avro import SchemaError, codec
 from services.common.dlq import dlq_headers
+from services.common.events import EventLimits, EventValidationError, parse_event, parse_timestamp
 from services.common.settings import IngestSettings
-from services.ingest.canonical import EventLimits, EventValidationError, parse_event, parse_timestamp
 from services.ingest.privacy import allowed_attributes, filter_attributes, redact_text
 from services.ingest.pseudonym import pseudonymise, resolve_key
 from services.ingest.webhooks import pseudonymise_event_id

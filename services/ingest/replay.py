@@ -22,8 +22,8 @@ from typing import IO, Any, Protocol
 
 import orjson
 
+from services.common.events import KNOWN_FIELDS, EventValidationError, parse_timestamp
 from services.common.settings import IngestSettings
-from services.ingest.canonical import KNOWN_FIELDS, EventValidationError, parse_timestamp
 from services.ingest.producer import Candidate, EventProducer
 from services.ingest.webhooks import PayloadError, detect_platform_payload, map_platform_payload
 

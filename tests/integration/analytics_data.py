@@ -6,9 +6,9 @@ import functools
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.analytics.populate import Populated, prepare
 from services.common.avro import codec
-from services.ingest.simulator import Simulation, SimulationConfig, simulate
+from services.sim.simulator import Simulation, SimulationConfig, simulate
+from tests.populate import Populated, prepare
 
 SEED = 7
 DAY = 86_400.0

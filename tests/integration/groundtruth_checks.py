@@ -6,7 +6,7 @@ from typing import Any
 
 from services.common.query import run_query
 from services.ingest.pseudonym import pseudonymise, resolve_key
-from services.ingest.simulator import GroundTruth, Simulation
+from services.sim.simulator import GroundTruth, Simulation
 from tests.integration.pipeline import Pipeline
 
 

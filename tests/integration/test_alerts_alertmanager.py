@@ -29,8 +29,8 @@ from services.cli import app
 from services.common.query import run_query
 from services.common.settings import REPO_ROOT
 from services.drain import wait_processed
-from services.ingest.cli_simulate import produce_events
 from services.local.kafka import free_port
+from services.sim.cli import produce_events
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration

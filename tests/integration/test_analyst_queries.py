@@ -1,6 +1,6 @@
 """Every query in docs/analysts.md, and every rollup, against a simulated day in chDB (no Kafka).
 
-The day is enriched and loaded exactly as the pipeline would (``services.analytics.populate``). Half of
+The day is enriched and loaded exactly as the pipeline would (``tests.populate``). Half of
 it is loaded before the rollup migrations exist, so their backfill and their materialized views are
 both exercised. Each documented query runs read-only for every brand over the whole day and over a
 six-hour window, and its rows must equal the simulator's ground truth (posts, conversions, responses,
@@ -24,14 +24,14 @@ from typing import Any
 import pytest
 
 from services.analytics import queries, retention
-from services.analytics.populate import Populated, insert_rows
 from services.common.clickhouse import Database, connect
 from services.common.migrations import discover, migrate
 from services.common.settings import REPO_ROOT
 from services.enrich.features.engine import DEFAULT_ATTRIBUTION_WINDOW_S
 from services.enrich.features.virality import is_viral
-from services.ingest.simulator import GroundTruth, PostTruth, Simulation
+from services.sim.simulator import GroundTruth, PostTruth, Simulation
 from tests.integration.analytics_data import alert_rows, simulated_day
+from tests.populate import Populated, insert_rows
 
 pytestmark = pytest.mark.integration
 

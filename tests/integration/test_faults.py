@@ -38,14 +38,14 @@ from services.alerts.spike import SpikeConfig
 from services.common import failpoints
 from services.common.avro import DecodeError, codec
 from services.common.dlq import header_dict
+from services.common.events import parse_event
 from services.common.kafka import committed_offsets, ensure_topics
 from services.common.keyed_state import Position
 from services.common.settings import CommonSettings
 from services.drain import NotProcessed, wait_processed
-from services.ingest.canonical import parse_event
-from services.ingest.cli_simulate import produce_events
-from services.ingest.simulator import DEFAULT_BRANDS, Simulation, SimulationConfig, simulate
 from services.local.kafka import LocalKafka, free_port
+from services.sim.cli import produce_events
+from services.sim.simulator import DEFAULT_BRANDS, Simulation, SimulationConfig, simulate
 from tests.integration.groundtruth_checks import (
     assert_equals_ground_truth,
     loaded_events,

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from services.drain import wait_processed
-from services.ingest.cli_simulate import produce_events
-from services.ingest.simulator import Simulation, SimulationConfig, simulate
+from services.sim.cli import produce_events
+from services.sim.simulator import Simulation, SimulationConfig, simulate
 from tests.integration.groundtruth_checks import assert_equals_ground_truth
 from tests.integration.pipeline import Pipeline
 

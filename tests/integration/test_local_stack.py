@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.ingest.simulator import SimulationConfig, simulate
 from services.local.kafka import free_port
+from services.sim.simulator import SimulationConfig, simulate
 
 pytestmark = pytest.mark.integration
 

@@ -14,12 +14,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.common.dlq import header_dict
+from services.common.events import EVENT_TYPES
 from services.common.query import run_query
 from services.common.settings import REPO_ROOT
 from services.drain import wait_processed
-from services.ingest.canonical import EVENT_TYPES
-from services.ingest.demo import demo_events
 from services.ingest.replay import replay_files
+from services.sim.demo import demo_events
 from services.summary import summarize
 from tests.integration.pipeline import Pipeline
 

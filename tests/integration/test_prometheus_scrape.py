@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from services.common.settings import REPO_ROOT
-from services.ingest.demo import demo_events
 from services.local.kafka import free_port
+from services.sim.demo import demo_events
 from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
 from tests.tools import require_binary

@@ -21,9 +21,9 @@ import pytest
 from services.common import failpoints
 from services.common.query import run_query
 from services.common.settings import REPO_ROOT
-from services.ingest.demo import demo_events
 from services.ingest.replay import replay_files
 from services.local.kafka import free_port
+from services.sim.demo import demo_events
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration

@@ -31,7 +31,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from services.analytics.cli_report import register
-from services.analytics.populate import insert_rows, load
 from services.analytics.report import (
     _CSS,
     CHART_NAMES,
@@ -44,9 +43,10 @@ from services.analytics.report import (
 from services.common.clickhouse import Database, connect
 from services.common.migrations import migrate
 from services.common.query import run_query
-from services.ingest.simulator import Simulation
+from services.sim.simulator import Simulation
 from services.summary import brand_lines, summarize_brands, write_reports
 from tests.integration.analytics_data import alert_rows, simulated_day
+from tests.populate import insert_rows, load
 
 pytestmark = pytest.mark.integration
 

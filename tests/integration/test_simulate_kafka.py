@@ -15,7 +15,7 @@ from services.common.avro import codec
 from services.common.kafka import ensure_topics
 from services.common.settings import IngestSettings
 from services.ingest.pseudonym import is_pseudonym
-from services.ingest.simulator import SimulationConfig, simulate
+from services.sim.simulator import SimulationConfig, simulate
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from services.alerts.engine import AlertEngine
 from services.common.avro import codec
 from services.common.keyed_state import Position
 from services.enrich.features.engine import FeatureEngine, Stores
-from services.ingest import demo
+from services.sim import demo
 
 BRAND_PARTITION = {"cafe-lumi": 0, "hanbit-mobile": 1, "nordpeak-outdoor": 0}
 SNAPSHOT_SUBJECTS = {"brands": "brand_backlog", "posts": "post_virality"}

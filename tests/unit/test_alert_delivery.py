@@ -88,6 +88,6 @@ def test_the_runbook_url_is_absolute() -> None:
         AlertsSettings(alert_runbook_url="https://wiki.example/rb").runbook_url() == "https://wiki.example/rb"
     )
     local = AlertsSettings().runbook_url()
-    assert local.startswith("file:///") and local.endswith("/docs/runbook.md")
+    assert local.startswith("file:///") and local.endswith("_docs/runbook.md")
     with pytest.raises(ValidationError):
         AlertsSettings(alert_allowed_lateness_seconds=-1)

@@ -13,7 +13,7 @@ from services.alerts.engine import AlertEngine
 from services.alerts.signals import COUNT_KINDS
 from services.alerts.spike import SpikeConfig
 from services.common.avro import codec
-from services.ingest.simulator import SimulationConfig, simulate
+from services.sim.simulator import SimulationConfig, simulate
 from tests.unit.alert_streams import Batch, Enrich, run
 
 DAY = 86400.0

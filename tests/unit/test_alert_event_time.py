@@ -16,8 +16,8 @@ from services.alerts.engine import AlertEngine
 from services.alerts.spike import SpikeConfig
 from services.common.avro import codec
 from services.common.keyed_state import Position
-from services.ingest.demo import demo_events
-from services.ingest.simulator import SimulationConfig, simulate
+from services.sim.demo import demo_events
+from services.sim.simulator import SimulationConfig, simulate
 from tests.unit.alert_streams import Enrich, run
 
 DAY = 86400.0

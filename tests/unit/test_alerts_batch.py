@@ -12,7 +12,7 @@ from services.alerts.engine import AlertEngine
 from services.alerts.spike import SpikeConfig
 from services.common.avro import codec
 from services.common.keyed_state import Position
-from services.ingest.simulator import DEFAULT_BRANDS, SimulationConfig, simulate
+from services.sim.simulator import DEFAULT_BRANDS, SimulationConfig, simulate
 from tests.factories import make_alert
 from tests.unit.alert_streams import Batch, Enrich, run
 

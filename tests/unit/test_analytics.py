@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from services.analytics import queries, retention
 from services.analytics.report import ReportError, as_datetime, parse_since, report_window
+from services.common.settings import REPO_ROOT
 
 
 def test_documented_queries_parse_with_parameters() -> None:
@@ -29,6 +31,28 @@ def test_documented_queries_parse_with_parameters() -> None:
     }
     with pytest.raises(ValueError, match="needs parameter"):
         q1.bind({"brand": "b"})
+
+
+DOCUMENT = REPO_ROOT / "docs" / "analysts.md"
+REGENERATE = (
+    "python -m services.analytics.queries --from-doc docs/analysts.md > services/analytics/queries.sql"
+)
+
+
+def test_packaged_queries_are_the_documented_ones() -> None:
+    packaged = files("services.analytics").joinpath(queries.SQL_FILE).read_text(encoding="utf-8")
+    assert packaged == queries.to_sql_file(queries.load(DOCUMENT)), f"queries.sql is stale; run {REGENERATE}"
+    assert queries.load() == queries.load(DOCUMENT)
+
+
+def test_an_edited_document_no_longer_matches_the_packaged_queries(tmp_path: Path) -> None:
+    doc = tmp_path / "analysts.md"
+    text = DOCUMENT.read_text(encoding="utf-8")
+    doc.write_text(text.replace("ORDER BY hour, platform", "ORDER BY hour", 1), encoding="utf-8")
+    edited = queries.load(doc)
+    assert edited["Q1"].sql.endswith("ORDER BY hour")
+    assert edited != queries.load()
+    assert queries.from_sql_file(queries.to_sql_file(edited)) == edited
 
 
 def test_a_heading_without_sql_is_refused(tmp_path: Path) -> None:

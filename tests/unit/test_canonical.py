@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.common.avro import codec
-from services.ingest.canonical import EventValidationError, parse_event, to_json_dict
+from services.common.events import EventValidationError, parse_event, to_json_dict
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

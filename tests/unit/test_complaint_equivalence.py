@@ -25,7 +25,7 @@ import pytest
 from services.enrich import complaint_model as CM
 from services.enrich import complaints as rules
 from services.enrich.language import detect_languages
-from services.ingest.simulator import SimulationConfig, simulate
+from services.sim.simulator import SimulationConfig, simulate
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GOLDEN = DATA / "complaint_golden.json"

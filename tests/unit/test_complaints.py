@@ -20,7 +20,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from services.enrich.complaints import _SCAN_ALL, _SCAN_EN, _normalise, complaint_flags, is_complaint
 from services.enrich.language import detect_languages
-from services.ingest.simulator import SimulationConfig, simulate
+from services.sim.simulator import SimulationConfig, simulate
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "complaints_labelled.tsv"
 DIRECTED = ("comment", "reply", "mention", "message")

@@ -71,14 +71,21 @@ def test_final_stage_is_slim_and_non_root() -> None:
     assert re.search(r"^ENTRYPOINT \[\"engage\"\]$", runtime, re.MULTILINE)
 
 
-def test_image_holds_what_the_services_read() -> None:
-    packages = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
-    build = stages()["build"]
-    for path in [*packages, "schemas"]:
+def test_image_installs_the_built_wheel_with_its_package_data() -> None:
+    wheel = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]
+    sources = [*wheel["packages"], *wheel["force-include"]]
+    assert "schemas" in sources and "docs/runbook.md" in sources
+    build, runtime = stages()["build"], stages()["runtime"]
+    for path in sources:
         assert re.search(rf"^COPY {path} \./{path}$", build, re.MULTILINE), path
     ignore = (REPO_ROOT / ".dockerignore").read_text().splitlines()
-    for path in [*packages, "schemas", "pyproject.toml", "uv.lock", "README.md"]:
+    for path in [*sources, "pyproject.toml", "uv.lock", "README.md"]:
         assert any(line.strip("!/") == path for line in ignore if line.startswith("!")), path
+    # Installed, not in place: the project sync builds the wheel and the final stage takes only the venv.
+    assert re.search(r"^RUN uv sync [^\n]*--no-editable", build, re.MULTILINE)
+    assert re.findall(r"^COPY --from=build\S* (?:--\S+ )*(\S+) ", runtime, re.MULTILINE) == ["/app/.venv"]
+    assert "ENGAGE_SCHEMAS_DIR" not in DOCKERFILE, "schemas come from the package, not a copied tree"
+    assert "services/sim" in wheel["exclude"], "the development tools stay out of the image"
     # The chart's probes and ports: the image exposes the ports the settings default to.
     from services.common.settings import AlertsSettings, EnrichSettings, IngestSettings, LoaderSettings
 

@@ -15,7 +15,7 @@ import pytest
 
 from services.common.keyed_state import Position
 from services.enrich.features.engine import BatchResult, FeatureEngine, Stores
-from services.ingest.simulator import GroundTruth, SimulationConfig, simulate
+from services.sim.simulator import GroundTruth, SimulationConfig, simulate
 
 PARTITIONS = 3
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.ingest.canonical import parse_event
+from services.common.events import parse_event
 from services.ingest.replay import (
     CSV_VALUE,
     INVALID_JSON,

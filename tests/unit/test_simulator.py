@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
+from services.common.events import EVENT_TYPES, parse_event
 from services.enrich.language import detect_language
-from services.ingest.canonical import EVENT_TYPES, parse_event
-from services.ingest.simulator import TOUCH_TYPES, Simulation, SimulationConfig, simulate
+from services.sim.simulator import TOUCH_TYPES, Simulation, SimulationConfig, simulate
 
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 Event = dict[str, Any]

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.ingest.canonical import parse_event
+from services.common.events import parse_event
 from services.ingest.webhooks import (
     MappedPayload,
     PayloadError,

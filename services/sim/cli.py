@@ -13,7 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from services.common.settings import IngestSettings
-    from services.ingest.simulator import Simulation
+    from services.sim.simulator import Simulation
 
 
 def register(app: typer.Typer) -> None:
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from services.common.settings import IngestSettings
-        from services.ingest.simulator import DEFAULT_BRANDS, SimulationConfig, simulate
+        from services.sim.simulator import DEFAULT_BRANDS, SimulationConfig, simulate
 
         console = Console(stderr=out is None)
         try:

@@ -3,8 +3,8 @@
 Canonical events go through the same steps as in the workers — validation (``parse_event``), the raw
 Avro round trip, stateless enrichment, the feature engine with brand-keyed partitions and offsets in
 order, the enriched/snapshot Avro round trip — and the decoded records are inserted with the
-loader's column mapping. Tests, demos and ``engage report`` examples therefore query the same rows a
-running pipeline produces, in seconds instead of minutes. Actor ids are kept raw (as with
+loader's column mapping. The analytics and report tests therefore query the same rows a running
+pipeline produces, in seconds instead of minutes. Actor ids are kept raw (as with
 ``ENGAGE_INGEST_KEEP_RAW_IDS``) so results can be compared with the simulator's ground truth.
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 
 from services.common.avro import codec
 from services.common.clickhouse import Database
+from services.common.events import parse_event, parse_timestamp
 from services.common.keyed_state import Position
 from services.enrich.features.engine import DEFAULT_ATTRIBUTION_WINDOW_S, FeatureEngine, Stores
 from services.enrich.processor import enrich_records
-from services.ingest.canonical import parse_event, parse_timestamp
 from services.loader.tables import TARGETS, to_columns
 
 SNAPSHOT_SUBJECTS = {"posts": "post_virality", "funnels": "follower_funnel", "brands": "brand_backlog"}

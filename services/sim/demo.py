@@ -12,10 +12,10 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from services.ingest.canonical import EVENT_TYPES
+from services.common.events import EVENT_TYPES
 
 if TYPE_CHECKING:
-    from services.ingest.simulator import Simulation
+    from services.sim.simulator import Simulation
 
 DEMO_START = datetime(2026, 11, 1, 0, 0, tzinfo=UTC)
 BRANDS = ("cafe-lumi", "hanbit-mobile", "nordpeak-outdoor")
@@ -181,7 +181,7 @@ def run_scenario(seed: int = 6, days: int = 2) -> Simulation:
     Long enough in event time for the detectors to learn each brand's normal level first, short enough
     to replay and process in about a minute on two cores. Same seed and days, same events.
     """
-    from services.ingest.simulator import SimulationConfig, simulate
+    from services.sim.simulator import SimulationConfig, simulate
 
     if days < 2:
         raise ValueError("the scenario needs at least 2 days: one of history, then the crisis")

@@ -46,8 +46,8 @@ from typing import Any
 
 import orjson
 
-from services.ingest import sim_texts as tx
-from services.ingest.canonical import EVENT_TYPES
+from services.common.events import EVENT_TYPES
+from services.sim import texts as tx
 
 SIM_START = datetime(2026, 11, 1, tzinfo=UTC)
 SIM_PLATFORMS = ("facebook", "instagram", "x", "youtube")
@@ -98,7 +98,7 @@ class BrandProfile:
     brand_id: str
     name: str
     name_ko: str
-    category: str  # a sim_texts.VOCABULARY category: cafe, telecom, outdoor
+    category: str  # a texts.VOCABULARY category: cafe, telecom, outdoor
     korean_share: float  # share of its audience writing Korean
     platform_weights: tuple[tuple[str, float], ...]  # share of posts (and journeys) per platform
     followers: int  # brand account followers on its biggest platform
