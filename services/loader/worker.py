@@ -53,19 +53,26 @@ def web_app(loader: Loader, db: Database, with_query: bool) -> web.Application:
     http.router.add_get("/readyz", readyz)
     http.router.add_get("/metrics", prometheus)
     if with_query:
-        http.router.add_post("/query", query_handler(*_query_side(loader.settings, db)))
+        _add_query(http, loader.settings, db)
     return http
 
 
-def _query_side(settings: LoaderSettings, db: Database) -> tuple[QuerySession, list[str]]:
+def _add_query(http: web.Application, settings: LoaderSettings, db: Database) -> None:
     # Analysts' queries on a read-only session of their own: a refused write cannot touch the loader's.
-    return db.query_session(QueryLimits.of(settings)), parse_tokens(settings.query_tokens)
+    # The session is a second handle on the engine; it closes with the app, so the engine can close too.
+    session: QuerySession = db.query_session(QueryLimits.of(settings))
+
+    async def close_session(_: web.Application) -> None:
+        session.close()
+
+    http.router.add_post("/query", query_handler(session, parse_tokens(settings.query_tokens)))
+    http.on_cleanup.append(close_session)
 
 
 def query_app(settings: LoaderSettings, db: Database) -> web.Application:
     """``POST /query`` alone, for a port of its own (a NetworkPolicy can then admit analysts only)."""
     http = web.Application(client_max_size=1024 * 1024)
-    http.router.add_post("/query", query_handler(*_query_side(settings, db)))
+    _add_query(http, settings, db)
     return http
 
 
