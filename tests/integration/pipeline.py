@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from services.common.kafka_local import free_port
 from services.common.settings import REPO_ROOT, AlertsSettings, EnrichSettings, IngestSettings, to_env
+from tests.integration.helpers import namespaced
 
 
 @dataclass
@@ -26,32 +26,10 @@ class Pipeline:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        common = {
-            "kafka_bootstrap": self.bootstrap,
-            "topic_raw": f"{self.name}.raw",
-            "topic_enriched": f"{self.name}.enriched",
-            "topic_alerts": f"{self.name}.alerts",
-            "topic_dlq": f"{self.name}.dlq",
-            "topic_post_virality": f"{self.name}.features.posts",
-            "topic_follower_funnel": f"{self.name}.features.funnels",
-            "topic_brand_backlog": f"{self.name}.features.brands",
-            "clickhouse_dsn": f"chdb://{self.root / 'clickhouse'}",
-        }
-        self.enrich = EnrichSettings(
-            **common,
-            enrich_app_id=f"{self.name}-enrich",
-            enrich_web_port=free_port(),
-            enrich_data_dir=self.root / "enrich",
-            topic_loader_dlq=f"{self.name}.loader.dlq",
-            loader_batch_seconds=0.2,
-        )
-        self.alerts = AlertsSettings(
-            **common,
-            alerts_app_id=f"{self.name}-alerts",
-            alerts_web_port=free_port(),
-            alerts_data_dir=self.root / "alerts",
-        )
-        self.ingest = IngestSettings(**common, allow_development_key=True)  # no production key in tests
+        at = (self.bootstrap, self.name, self.root)
+        self.enrich = namespaced(EnrichSettings, *at, loader_batch_seconds=0.2)
+        self.alerts = namespaced(AlertsSettings, *at)
+        self.ingest = namespaced(IngestSettings, *at, allow_development_key=True)  # no production key
 
     @property
     def dsn(self) -> str:
