@@ -6,14 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from services.common.settings import REPO_ROOT, AlertsSettings, EnrichSettings, IngestSettings, to_env
-from tests.integration.helpers import namespaced
+from tests.integration.helpers import namespaced, wait_http_ready
 
 
 @dataclass
@@ -57,18 +54,13 @@ class Pipeline:
         return f"http://127.0.0.1:{port}{path}"
 
     def wait_ready(self, name: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            proc = self.procs[name]
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
-            try:
-                if httpx.get(self.url(name, "/readyz"), timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"{name} not ready in {timeout}s:\n{self.log_tail(name)}")
+        wait_http_ready(
+            self.url(name, "/readyz"),
+            timeout=timeout,
+            process=self.procs[name],
+            log=lambda: self.log_tail(name),
+            interval=0.5,
+        )
 
     def log_tail(self, name: str, lines: int = 60) -> str:
         path = self.root / f"{name}.log"
