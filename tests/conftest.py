@@ -7,15 +7,20 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from services.common.clickhouse import Database, connect
 from services.common.migrations import migrate
 from services.local.kafka import LocalKafka, free_port
+
+if TYPE_CHECKING:
+    from tests.integration.pipeline import Pipeline
 
 # The /query token of every worker the tests start (they inherit this environment through to_env) and
 # of every query the tests route to them (services.common.query.client_token reads it).
@@ -66,3 +71,23 @@ def db(tmp_path: Path) -> Iterator[Database]:
         yield database
     finally:
         database.close()
+
+
+@pytest.fixture
+def make_pipeline(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Pipeline]]:
+    """Builds (not starts) pipelines of this test, each in a namespace of its own named after the test;
+    stops their workers at teardown. ``make_pipeline(bootstrap=None, **updates)``: on the session
+    broker unless ``bootstrap``; ``updates`` as :func:`tests.integration.helpers.running_pipeline`."""
+    from tests.integration.helpers import running_pipeline
+
+    with ExitStack() as stack:
+
+        def make(bootstrap: str | None = None, **updates: Any) -> Pipeline:
+            prefix = request.node.name.removeprefix("test_")
+            return stack.enter_context(
+                running_pipeline(bootstrap or kafka_bootstrap, tmp_path_factory, prefix, (), **updates)
+            )
+
+        yield make

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,6 +11,7 @@ import uvicorn
 from services.common.settings import IngestSettings
 from services.ingest.api import create_app
 from services.local.kafka import free_port
+from tests.integration.helpers import eventually
 
 
 @contextmanager
@@ -23,11 +23,13 @@ def serve(settings: IngestSettings) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
+
+    def started() -> bool:
+        if not thread.is_alive():
+            raise RuntimeError("uvicorn exited before it started")
+        return bool(server.started)
+
+    eventually(started, timeout=20, interval=0.02, what="uvicorn to start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -6,11 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import httpx
 
 from services.common.settings import (
     REPO_ROOT,
@@ -20,7 +17,7 @@ from services.common.settings import (
     LoaderSettings,
     to_env,
 )
-from services.local.kafka import free_port
+from tests.integration.helpers import namespaced, wait_http_ready
 
 
 @dataclass
@@ -33,37 +30,11 @@ class Pipeline:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        common = {
-            "kafka_bootstrap": self.bootstrap,
-            "topic_raw": f"{self.name}.raw",
-            "topic_enriched": f"{self.name}.enriched",
-            "topic_alerts": f"{self.name}.alerts",
-            "topic_dlq": f"{self.name}.dlq",
-            "topic_post_virality": f"{self.name}.features.posts",
-            "topic_follower_funnel": f"{self.name}.features.funnels",
-            "topic_brand_backlog": f"{self.name}.features.brands",
-            "topic_loader_dlq": f"{self.name}.loader.dlq",
-            "clickhouse_dsn": f"chdb://{self.root / 'clickhouse'}",
-        }
-        self.enrich = EnrichSettings(
-            **common,
-            enrich_app_id=f"{self.name}-enrich",
-            enrich_web_port=free_port(),
-            enrich_data_dir=self.root / "enrich",
-        )
-        self.loader = LoaderSettings(
-            **common,
-            loader_app_id=f"{self.name}-loader",
-            loader_web_port=free_port(),
-            loader_batch_seconds=0.2,
-        )
-        self.alerts = AlertsSettings(
-            **common,
-            alerts_app_id=f"{self.name}-alerts",
-            alerts_web_port=free_port(),
-            alerts_data_dir=self.root / "alerts",
-        )
-        self.ingest = IngestSettings(**common, allow_development_key=True)  # no production key in tests
+        at = (self.bootstrap, self.name, self.root)
+        self.enrich = namespaced(EnrichSettings, *at)
+        self.loader = namespaced(LoaderSettings, *at, loader_batch_seconds=0.2)
+        self.alerts = namespaced(AlertsSettings, *at)
+        self.ingest = namespaced(IngestSettings, *at, allow_development_key=True)  # no production key
 
     @property
     def dsn(self) -> str:
@@ -95,18 +66,13 @@ class Pipeline:
         return f"http://127.0.0.1:{port}{path}"
 
     def wait_ready(self, name: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            proc = self.procs[name]
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
-            try:
-                if httpx.get(self.url(name, "/readyz"), timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise RuntimeError(f"{name} not ready in {timeout}s:\n{self.log_tail(name)}")
+        wait_http_ready(
+            self.url(name, "/readyz"),
+            timeout=timeout,
+            process=self.procs[name],
+            log=lambda: self.log_tail(name),
+            interval=0.5,
+        )
 
     def log_tail(self, name: str, lines: int = 60) -> str:
         path = self.root / f"{name}.log"

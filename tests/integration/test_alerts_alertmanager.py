@@ -13,7 +13,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from services.common.settings import REPO_ROOT
 from services.drain import wait_processed
 from services.local.kafka import free_port
 from services.sim.cli import produce_events
+from tests.integration.helpers import eventually, running_pipeline, scrape, wait_http_ready
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -62,15 +62,12 @@ class Alertmanager:
             stderr=subprocess.STDOUT,
         )
         log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("alertmanager did not start")
+        wait_http_ready(
+            f"{self.url}/-/ready",
+            timeout=30,
+            process=self.proc,
+            log=lambda: (self.root / "alertmanager.log").read_text(errors="replace")[-3000:],
+        )
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -97,25 +94,12 @@ def alertmanager(tmp_path: Path) -> Iterator[Alertmanager]:
 
 
 @pytest.fixture
-def pipeline(kafka_bootstrap: str, tmp_path: Path, alertmanager: Alertmanager) -> Iterator[Pipeline]:
-    p = Pipeline(kafka_bootstrap, tmp_path / "pipeline", "am")
-    p.root.mkdir()
-    p.alerts = p.alerts.model_copy(update={"alertmanager_url": alertmanager.url, "alert_resend_seconds": 2.0})
-    p.start()
-    try:
+def pipeline(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, alertmanager: Alertmanager
+) -> Iterator[Pipeline]:
+    alerts = {"alertmanager_url": alertmanager.url, "alert_resend_seconds": 2.0}
+    with running_pipeline(kafka_bootstrap, tmp_path_factory, "am", alerts=alerts) as p:
         yield p
-    finally:
-        p.stop_all()
-
-
-def _wait(predicate: Any, timeout: float, what: str | Any) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1.0)
-    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def walkthrough_simulation(tmp: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -182,7 +166,7 @@ def test_the_readme_crisis_walkthrough_pages_on_day_two_once_per_alert_and_resol
         rows = [r for r in alerts_in_clickhouse() if r[2] != "viral_negative_post"]
         return rows if {"complaints", "negative_mentions"} <= {r[2] for r in rows} else []
 
-    rows = _wait(crisis_alerts, 120, "the crisis alerts in ClickHouse")
+    rows = eventually(crisis_alerts, timeout=120, interval=1, what="the crisis alerts in ClickHouse")
     assert {r[1] for r in rows} == {crisis["brand_id"]}
     by_kind = {r[2]: r for r in rows}
     assert by_kind["complaints"][3] == "critical"
@@ -211,9 +195,31 @@ def test_the_readme_crisis_walkthrough_pages_on_day_two_once_per_alert_and_resol
         seen.append(Counter(a["labels"]["alert_id"] for a in active))
         return active if set(seen[-1]) == still_firing else []
 
-    firing = _wait(active_as_expected, 90, lambda: f"alerts {still_firing} active (saw {seen[-3:]})")
-    time.sleep(5)  # several resend rounds later: still exactly one Alertmanager alert per alert id
-    firing = _wait(active_as_expected, 30, lambda: f"alerts still active after resends (saw {seen[-3:]})")
+    def delivered() -> float:
+        metrics = pipeline.url("alerts", "/metrics")
+        return scrape(metrics, "engage_alerts_delivered_total", {"sink": "alertmanager"})
+
+    eventually(
+        active_as_expected,
+        timeout=90,
+        interval=1,
+        what=lambda: f"alerts {still_firing} active (saw {seen[-3:]})",
+    )
+    # Two resend rounds later: still exactly one Alertmanager alert per alert id.
+    resent_from = delivered()
+    eventually(
+        lambda: delivered() >= resent_from + 2 * len(still_firing),
+        timeout=30,
+        what=lambda: (
+            f"two resend rounds of {len(still_firing)} alerts (delivered {delivered() - resent_from:g})"
+        ),
+    )
+    firing = eventually(
+        active_as_expected,
+        timeout=30,
+        interval=1,
+        what=lambda: f"alerts still active after resends ({seen[-3:]})",
+    )
     assert all(n == 1 for counts in seen for n in counts.values()), seen
     per_episode = Counter(
         (a["labels"]["brand"], a["labels"]["kind"], a["labels"]["severity"], a["labels"].get("post"))
@@ -237,10 +243,11 @@ def test_the_readme_crisis_walkthrough_pages_on_day_two_once_per_alert_and_resol
 
     asyncio.run(produce_events(pipeline.ingest, after))
     drain()
-    _wait(
+    eventually(
         lambda: not [a for a in alertmanager.alerts() if a["status"]["state"] == "active"],
-        90,
-        lambda: f"the alerts to resolve in Alertmanager (active: {alertmanager.alerts()})",
+        timeout=90,
+        interval=1,
+        what=lambda: f"the alerts to resolve in Alertmanager (active: {alertmanager.alerts()})",
     )
     final = alerts_in_clickhouse()
     assert final and all(firing_rows == 1 and resolved == 1 for *_, firing_rows, resolved in final), final

@@ -599,13 +599,7 @@ def check_alerts_with_samples(c: Ctx, rows: list[dict[str, Any]]) -> None:
             post = c.w.by_id.get(e["post_id"]) if e and e["post_id"] else None
             expected.append(
                 (
-                    a["alert_id"],
-                    a["kind"],
-                    a["severity"],
-                    naive(a["window_start"]),
-                    naive(a["window_end"]),
-                    naive(a["event_time"]),
-                    resolved.get(a["alert_id"]),
+                    *_alert_columns(a, resolved),
                     a["summary"],
                     event_id,
                     text,
@@ -620,17 +614,24 @@ def check_alerts_with_samples(c: Ctx, rows: list[dict[str, Any]]) -> None:
         assert len(rows) == 4 and rows[0]["resolved_at"] is not None  # 3 loaded samples + 1 unknown
 
 
+def _alert_columns(a: dict[str, Any], resolved: dict[str, Any]) -> tuple[Any, ...]:
+    """The columns every alert query starts with: the alert, its window and when it resolved."""
+    return (
+        a["alert_id"],
+        a["kind"],
+        a["severity"],
+        naive(a["window_start"]),
+        naive(a["window_end"]),
+        naive(a["event_time"]),
+        resolved.get(a["alert_id"]),
+    )
+
+
 def check_alerts_timeline(c: Ctx, rows: list[dict[str, Any]]) -> None:
     firing, resolved = _alerts(c)
     assert [tuple(r.values()) for r in rows] == [
         (
-            a["alert_id"],
-            a["kind"],
-            a["severity"],
-            naive(a["window_start"]),
-            naive(a["window_end"]),
-            naive(a["event_time"]),
-            resolved.get(a["alert_id"]),
+            *_alert_columns(a, resolved),
             a["observed"],
             a["expected"],
             a["score"],

@@ -4,51 +4,31 @@ per-message sends, order kept per partition, delivery offsets reported, errors s
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import defaultdict
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services.runtime.batch_send import OutputBatch
+from tests.integration.helpers import create_topics, read_topic, unique_name
 
 pytestmark = pytest.mark.integration
 
 PADDING = b"." * 100  # 600 x ~130 bytes: several 4 KiB record batches per partition
 
 
-async def _topics(bootstrap: str, *names: str, partitions: int = 4) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
-    finally:
-        await admin.close()
-
-
-async def _read(bootstrap: str, topic: str, count: int) -> list[tuple[int, int, bytes, bytes]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    got: list[tuple[int, int, bytes, bytes]] = []
-    try:
-        while len(got) < count:
-            batches = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
-            for tp, records in batches.items():
-                got.extend((tp.partition, r.offset, r.key, r.value) for r in records)
-    finally:
-        await consumer.stop()
-    return got
+async def _read(bootstrap: str, topic: str) -> list[tuple[int, int, bytes, bytes]]:
+    return [(m.partition, m.offset, m.key, m.value) for m in await read_topic(bootstrap, topic)]
 
 
 def test_batches_land_where_per_message_sends_would(kafka_bootstrap: str) -> None:
-    ns = uuid.uuid4().hex[:8]
+    ns = unique_name("batchsend")
     batched, single = f"{ns}.batched", f"{ns}.single"
     keys = [f"brand-{i % 37}".encode() for i in range(600)]
 
     async def run() -> tuple[list, list, dict[int, int]]:
-        await _topics(kafka_bootstrap, batched, single)
+        await create_topics(kafka_bootstrap, {batched: 4, single: 4})
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all", max_batch_size=4096)
         await producer.start()
         delivered: dict[int, int] = {}
@@ -70,8 +50,8 @@ def test_batches_land_where_per_message_sends_would(kafka_bootstrap: str) -> Non
         finally:
             await producer.stop()
         return (
-            await _read(kafka_bootstrap, batched, len(keys) + 1),
-            await _read(kafka_bootstrap, single, len(keys)),
+            await _read(kafka_bootstrap, batched),
+            await _read(kafka_bootstrap, single),
             delivered,
         )
 
@@ -93,10 +73,10 @@ def test_batches_land_where_per_message_sends_would(kafka_bootstrap: str) -> Non
 
 
 def test_a_message_the_broker_refuses_fails_the_send(kafka_bootstrap: str) -> None:
-    topic = f"{uuid.uuid4().hex[:8]}.big"
+    topic = f"{unique_name('batchsend')}.big"
 
     async def run() -> None:
-        await _topics(kafka_bootstrap, topic, partitions=1)
+        await create_topics(kafka_bootstrap, {topic: 1})
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
         await producer.start()
         try:

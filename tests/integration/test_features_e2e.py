@@ -14,6 +14,7 @@ from services.drain import wait_processed
 from services.sim.cli import produce_events
 from services.sim.simulator import Simulation, SimulationConfig, simulate
 from tests.integration.groundtruth_checks import assert_equals_ground_truth
+from tests.integration.helpers import running_pipeline
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -28,16 +29,9 @@ def sim() -> Simulation:
 
 
 @pytest.fixture
-def pipeline(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Pipeline]:
-    name = f"feat{request.node.name[-12:].strip('_')}".replace("_", "")
-    p = Pipeline(kafka_bootstrap, tmp_path_factory.mktemp(name), name)
-    p.start()
-    try:
+def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    with running_pipeline(kafka_bootstrap, tmp_path_factory, "features") as p:
         yield p
-    finally:
-        p.stop_all()
 
 
 def test_simulated_traffic_features_equal_ground_truth(pipeline: Pipeline, sim: Simulation) -> None:

@@ -7,7 +7,6 @@ The app runs in-process under uvicorn on a free port (its own thread and event l
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +14,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from services.common.avro import codec
 from services.common.kafka import ensure_topics, topic_end_offsets
 from services.common.query import run_query
 from services.common.settings import IngestSettings
@@ -26,6 +23,7 @@ from services.ingest.api import create_app
 from services.ingest.pseudonym import is_pseudonym, pseudonymise
 from services.ingest.webhooks import signatures as sig
 from services.local.kafka import free_port
+from tests.integration.helpers import namespaced, read_records, running_pipeline, unique_name
 from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
 
@@ -48,13 +46,10 @@ PAGE = "page-1"
 
 @pytest.fixture(scope="module")
 def settings(kafka_bootstrap: str) -> IngestSettings:
-    ns = f"ingestapi-t-{uuid.uuid4().hex[:6]}"
-    s = IngestSettings(
-        kafka_bootstrap=kafka_bootstrap,
-        topic_raw=f"{ns}.raw",
-        topic_enriched=f"{ns}.enriched",
-        topic_alerts=f"{ns}.alerts",
-        topic_dlq=f"{ns}.dlq",
+    s = namespaced(
+        IngestSettings,
+        kafka_bootstrap,
+        unique_name("ingestapi"),
         topic_partitions=2,
         ingest_max_batch=50,
         ingest_max_body_bytes=100_000,
@@ -86,31 +81,10 @@ def offsets(settings: IngestSettings) -> tuple[int, int]:
     return asyncio.run(both())
 
 
-def read_raw(
-    settings: IngestSettings, event_ids: set[str], timeout: float = 15.0
-) -> dict[str, dict[str, Any]]:
-    """Decode the raw topic until every wanted event id was seen."""
-
-    async def run() -> dict[str, dict[str, Any]]:
-        consumer = AIOKafkaConsumer(
-            settings.topic_raw, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
-        )
-        await consumer.start()
-        found: dict[str, dict[str, Any]] = {}
-        try:
-            deadline = time.monotonic() + timeout
-            while not event_ids <= found.keys() and time.monotonic() < deadline:
-                batch = await consumer.getmany(timeout_ms=500)
-                for msgs in batch.values():
-                    for m in msgs:
-                        record = codec("social_event").decode(m.value)
-                        if record["event_id"] in event_ids:
-                            found[record["event_id"]] = record
-        finally:
-            await consumer.stop()
-        return found
-
-    return asyncio.run(run())
+def read_raw(settings: IngestSettings, event_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The wanted events as the raw topic holds them (a 202 means they are in Kafka already)."""
+    records = asyncio.run(read_records(settings, settings.topic_raw, "social_event"))
+    return {r["event_id"]: r for r in records if r["event_id"] in event_ids}
 
 
 def event(**overrides: Any) -> dict[str, Any]:
@@ -406,12 +380,8 @@ def test_openapi_fuzzing_finds_no_server_errors(base_url: str) -> None:
 
 @pytest.fixture(scope="module")
 def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    p = Pipeline(kafka_bootstrap, tmp_path_factory.mktemp("ingestapi"), "ingestapi")
-    p.start()
-    try:
+    with running_pipeline(kafka_bootstrap, tmp_path_factory, "ingestapi") as p:
         yield p
-    finally:
-        p.stop_all()
 
 
 def test_webhook_and_batch_reach_clickhouse(pipeline: Pipeline) -> None:

@@ -7,33 +7,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common.kafka import consumer_lag
+from services.common.settings import CommonSettings
 from services.local.kafka import KAFKA_VERSION, LocalKafka
+from tests.integration.helpers import create_topics, eventually_async, unique_name
 
 pytestmark = pytest.mark.integration
 
 PROBE_APP = Path(__file__).with_name("faust_probe_app.py")
-
-
-def _uid() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-async def _create_topics(bootstrap: str, topics: dict[str, int]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, n, 1) for name, n in topics.items()])
-    finally:
-        await admin.close()
 
 
 async def _produce(bootstrap: str, topic: str, messages: list[tuple[str, str]]) -> None:
@@ -65,28 +53,36 @@ def test_broker_metadata(kafka_broker: LocalKafka) -> None:
 
 
 def test_aiokafka_idempotent_produce_and_group_commit(kafka_bootstrap: str) -> None:
-    topic, group = f"it.roundtrip.{_uid()}", f"it-group-{_uid()}"
+    ns = unique_name("roundtrip")
+    topic, group = f"{ns}.topic", f"{ns}-group"
     sent = [(f"key-{i % 7}", f"value-{i}") for i in range(100)]
 
     async def run() -> None:
-        await _create_topics(kafka_bootstrap, {topic: 3})
+        await create_topics(kafka_bootstrap, {topic: 3})
         await _produce(kafka_bootstrap, topic, sent)
 
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=kafka_bootstrap,
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
+        def group_member() -> AIOKafkaConsumer:
+            return AIOKafkaConsumer(
+                topic,
+                bootstrap_servers=kafka_bootstrap,
+                group_id=group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+
+        consumer = group_member()
         await consumer.start()
         received: list[tuple[str, str, int]] = []
+
+        async def received_all() -> bool:
+            for tp, records in (await consumer.getmany(timeout_ms=500)).items():
+                received.extend((r.key.decode(), r.value.decode(), tp.partition) for r in records)  # type: ignore[union-attr]
+            return len(received) >= len(sent)
+
         try:
-            deadline = time.monotonic() + 30
-            while len(received) < len(sent) and time.monotonic() < deadline:
-                batches = await consumer.getmany(timeout_ms=500)
-                for tp, records in batches.items():
-                    received += [(r.key.decode(), r.value.decode(), tp.partition) for r in records]  # type: ignore[union-attr]
+            await eventually_async(
+                received_all, timeout=30, interval=0, what=lambda: f"{len(sent)} messages ({len(received)})"
+            )
             await consumer.commit()
         finally:
             await consumer.stop()
@@ -107,19 +103,17 @@ def test_aiokafka_idempotent_produce_and_group_commit(kafka_bootstrap: str) -> N
         assert sum(om.offset for tp, om in committed.items() if tp.topic == topic) == len(sent)
 
         # A new member of the same group resumes at the committed offsets: nothing left to read.
-        again = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=kafka_bootstrap,
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
+        again = group_member()
         await again.start()
+
+        async def assigned() -> set[TopicPartition]:
+            await again.getmany(timeout_ms=200)
+            return set(again.assignment())
+
         try:
-            deadline = time.monotonic() + 30
-            while not again.assignment() and time.monotonic() < deadline:
-                await again.getmany(timeout_ms=200)
-            assignment = again.assignment()
+            assignment = await eventually_async(
+                assigned, timeout=30, interval=0, what="the group's assignment"
+            )
             assert len(assignment) == 3
             leftover = await again.getmany(timeout_ms=2000)
             assert sum(len(rs) for rs in leftover.values()) == 0
@@ -156,12 +150,12 @@ class _Worker:
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait for faust's "Worker ready" (assignment done, tables recovered, streams seeked)."""
-        deadline = time.monotonic() + timeout
-        while "Worker ready" not in self.log_path.read_text(errors="replace"):
+
+        async def ready() -> bool:
             self.check_alive()
-            if time.monotonic() > deadline:
-                pytest.fail(f"faust worker not ready after {timeout}s:\n{self.tail()}")
-            await asyncio.sleep(0.2)
+            return "Worker ready" in self.log_path.read_text(errors="replace")
+
+        await eventually_async(ready, timeout=timeout, what=lambda: f"faust worker ready:\n{self.tail()}")
 
     def check_alive(self) -> None:
         code = self.proc.poll()
@@ -199,47 +193,41 @@ class _CountsReader:
         await self.consumer.stop()
 
     async def wait_for(self, expected: dict[str, int], worker: _Worker, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.latest != expected:
+        async def counted() -> bool:
             worker.check_alive()
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"counts {self.latest} != expected {expected} after {timeout}s\n"
-                    f"history: {self.history}\n{worker.tail()}"
-                )
             records = await self.consumer.getmany(self.tp, timeout_ms=500)
             for r in records.get(self.tp, []):
                 word, n = r.key.decode(), int(r.value.decode())  # type: ignore[union-attr]
                 self.latest[word] = n
                 self.history.append((word, n))
+            return self.latest == expected
+
+        await eventually_async(
+            counted,
+            timeout=timeout,
+            interval=0,
+            what=lambda: f"counts {expected}, not {self.latest}\nhistory: {self.history}\n{worker.tail()}",
+        )
 
 
 async def _wait_group_caught_up(
     bootstrap: str, group: str, topics: list[str], worker: _Worker, timeout: float = 30.0
 ) -> None:
     """Wait until ``group`` has committed the end offset of every partition of ``topics``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await admin.start()
-    await probe.start()
-    try:
-        described = await admin.describe_topics(topics)
-        tps = [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
-        assert {tp.topic for tp in tps} == set(topics), described
-        deadline = time.monotonic() + timeout
-        while True:
-            worker.check_alive()
-            ends = await probe.end_offsets(tps)
-            committed = await admin.list_consumer_group_offsets(group)
-            lag = {tp: ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in tps}
-            if all(v == 0 for v in lag.values()):
-                return
-            if time.monotonic() > deadline:
-                pytest.fail(f"group {group} still lags {lag} after {timeout}s:\n{worker.tail()}")
-            await asyncio.sleep(0.3)
-    finally:
-        await probe.stop()
-        await admin.close()
+    settings = CommonSettings(kafka_bootstrap=bootstrap)
+    lag: dict[str, int] = {}
+
+    async def caught_up() -> bool:
+        worker.check_alive()
+        lag.update(await consumer_lag(settings, group, topics))
+        return not any(lag.values())
+
+    await eventually_async(
+        caught_up,
+        timeout=timeout,
+        interval=0.3,
+        what=lambda: f"group {group} caught up ({lag}):\n{worker.tail()}",
+    )
 
 
 async def _list_topics(bootstrap: str) -> list[str]:
@@ -270,7 +258,7 @@ def test_faust_group_by_and_changelog_table_survive_worker_restart(
     """Acceptance: the Kafka version in use works with faust-streaming's consumer group and a
     changelog-backed table. The table lives in memory, so the second worker can only produce the
     right totals by restoring it from the changelog topic."""
-    app_id = f"probe-{_uid()}"
+    app_id = unique_name("probe")
     source, output = f"{app_id}.words", f"{app_id}.counts"
     env = {
         **os.environ,
@@ -290,7 +278,7 @@ def test_faust_group_by_and_changelog_table_survive_worker_restart(
     assert set(Counter(w for _, w in phase2)) == set(words)  # every count must be re-emitted by worker 2
 
     async def run() -> None:
-        await _create_topics(kafka_bootstrap, {source: 3, output: 1})
+        await create_topics(kafka_bootstrap, {source: 3, output: 1})
 
         async with _CountsReader(kafka_bootstrap, output) as reader:
             first = _Worker(env, tmp_path / "worker1.log", tmp_path)

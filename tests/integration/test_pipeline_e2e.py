@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from services.common.dlq import header_dict
 from services.common.events import EVENT_TYPES
 from services.common.query import run_query
-from services.common.settings import REPO_ROOT
 from services.drain import wait_processed
 from services.ingest.replay import replay_files
 from services.sim.demo import demo_events
 from services.summary import summarize
+from tests.integration.helpers import read_topic, run_engage, running_pipeline
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -37,12 +35,8 @@ BAD_LINES = [
 
 @pytest.fixture(scope="module")
 def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    p = Pipeline(kafka_bootstrap, tmp_path_factory.mktemp("e2e"), "e2e")
-    p.start()
-    try:
+    with running_pipeline(kafka_bootstrap, tmp_path_factory, "e2e") as p:
         yield p
-    finally:
-        p.stop_all()
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +75,10 @@ async def _produce_poison(pipeline: Pipeline) -> None:
         await producer.stop()
 
 
-async def _read_all(bootstrap: str, topic: str) -> list[dict[str, str]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        batch = await consumer.getmany(timeout_ms=5000)
-        return [header_dict(m.headers) for msgs in batch.values() for m in msgs]
-    finally:
-        await consumer.stop()
+def _dead_letter_headers(pipeline: Pipeline) -> list[dict[str, str]]:
+    return [
+        header_dict(m.headers) for m in asyncio.run(read_topic(pipeline.ingest, pipeline.ingest.topic_dlq))
+    ]
 
 
 def test_every_event_lands_exactly_once_with_a_language(
@@ -144,8 +134,7 @@ def test_complaint_flags_and_reasons_reach_clickhouse(
 def test_invalid_lines_are_dead_lettered_with_reason_and_line(
     pipeline: Pipeline, loaded: list[dict[str, object]]
 ) -> None:
-    dead = asyncio.run(_read_all(pipeline.bootstrap, pipeline.ingest.topic_dlq))
-    headers = [h for h in dead if h["__dlq.stage"] == "ingest.replay"]
+    headers = [h for h in _dead_letter_headers(pipeline) if h["__dlq.stage"] == "ingest.replay"]
     assert sorted(int(h["__dlq.line"]) for h in headers) == [2, 1002, 2002]
     assert {h["__dlq.reason"] for h in headers} == {"invalid_event"}
     details = " ".join(h["__dlq.detail"] for h in headers)
@@ -155,8 +144,7 @@ def test_invalid_lines_are_dead_lettered_with_reason_and_line(
 def test_poison_messages_are_dead_lettered_by_enrich_and_the_stream_goes_on(
     pipeline: Pipeline, loaded: list[dict[str, object]]
 ) -> None:
-    dead = asyncio.run(_read_all(pipeline.bootstrap, pipeline.ingest.topic_dlq))
-    enrich = [h for h in dead if h["__dlq.stage"] == "enrich"]
+    enrich = [h for h in _dead_letter_headers(pipeline) if h["__dlq.stage"] == "enrich"]
     assert sorted(h["__dlq.reason"] for h in enrich) == ["bad_magic", "corrupt", "empty"]
     assert all(h["__dlq.topic"] == pipeline.ingest.topic_raw and h["__dlq.offset"].isdigit() for h in enrich)
 
@@ -164,22 +152,7 @@ def test_poison_messages_are_dead_lettered_by_enrich_and_the_stream_goes_on(
 def test_engage_query_works_while_the_loader_owns_chdb(
     pipeline: Pipeline, loaded: list[dict[str, object]]
 ) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.cli",
-            "query",
-            "SELECT uniqExact(event_id) AS n FROM events",
-            "-f",
-            "json",
-        ],
-        cwd=REPO_ROOT,
-        env=pipeline.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_engage("query", "SELECT uniqExact(event_id) AS n FROM events", "-f", "json", env=pipeline.env())
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [{"n": N}]
 

@@ -8,8 +8,7 @@ second and also loads the chart's alerting rules, so the rules are evaluated aga
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -22,6 +21,7 @@ import yaml
 from services.common.settings import REPO_ROOT
 from services.local.kafka import free_port
 from services.sim.demo import demo_events
+from tests.integration.helpers import eventually, running_pipeline, wait_http_ready
 from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
 from tests.tools import require_binary
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 RULES = REPO_ROOT / "deploy" / "helm" / "engage" / "files" / "prometheus-rules.yml"
 TOKEN = "scrape-token"
-JOBS = ("engage-ingest", "engage-enrich", "engage-alerts")
+JOBS = ("engage-ingest", "engage-enrich", "engage-loader", "engage-alerts")
 
 
 class Prometheus:
@@ -64,17 +64,12 @@ class Prometheus:
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited:\n{self.log.read_text(errors='replace')[-3000:]}")
-            try:
-                if self.client.get("/-/ready").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("prometheus not ready")
+        wait_http_ready(
+            f"{self.client.base_url}/-/ready",
+            timeout=timeout,
+            process=self.proc,
+            log=lambda: self.log.read_text(errors="replace")[-3000:],
+        )
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         resp = self.client.get("/api/v1/query", params={"query": promql})
@@ -100,18 +95,6 @@ class Prometheus:
             self.proc.wait(10)
 
 
-def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-
-
 @pytest.fixture(scope="module")
 def prometheus_binary() -> str:
     return require_binary("prometheus", package="prometheus")
@@ -120,20 +103,16 @@ def prometheus_binary() -> str:
 @pytest.fixture(scope="module")
 def stack(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, prometheus_binary: str
-) -> Iterator[tuple[Prometheus, str]]:
-    root = tmp_path_factory.mktemp("scrape")
-    pipeline = Pipeline(kafka_bootstrap, root, "scrape")
-    pipeline.start()
-    ingest = pipeline.ingest.model_copy(update={"ingest_tokens": TOKEN, "ingest_max_batch": 1000})
-    try:
+) -> Iterator[tuple[Prometheus, Pipeline, str]]:
+    with running_pipeline(kafka_bootstrap, tmp_path_factory, "scrape") as pipeline:
+        ingest = pipeline.ingest.model_copy(update={"ingest_tokens": TOKEN, "ingest_max_batch": 1000})
         with serve(ingest) as ingest_url:
-            ingest_addr = ingest_url.removeprefix("http://")
-            (root / "prom").mkdir()
+            (pipeline.root / "prom").mkdir()
             prom = Prometheus(
                 prometheus_binary,
-                root / "prom",
+                pipeline.root / "prom",
                 {
-                    "engage-ingest": ingest_addr,
+                    "engage-ingest": ingest_url.removeprefix("http://"),
                     "engage-enrich": f"127.0.0.1:{pipeline.enrich.enrich_web_port}",
                     "engage-loader": f"127.0.0.1:{pipeline.loader.loader_web_port}",
                     "engage-alerts": f"127.0.0.1:{pipeline.alerts.alerts_web_port}",
@@ -141,11 +120,9 @@ def stack(
             )
             try:
                 prom.wait_ready()
-                yield prom, f"http://{ingest_addr}"
+                yield prom, pipeline, ingest_url
             finally:
                 prom.stop()
-    finally:
-        pipeline.stop_all()
 
 
 def post_traffic(ingest_url: str, batch: int, n: int, invalid: int) -> None:
@@ -180,11 +157,13 @@ MOVING = {
 }
 
 
-def test_series_exist_and_move(stack: tuple[Prometheus, str]) -> None:
-    prom, ingest_url = stack
+def test_series_exist_and_move(stack: tuple[Prometheus, Pipeline, str]) -> None:
+    prom, pipeline, ingest_url = stack
 
     up = eventually(
-        lambda: len(r := prom.query('up{job=~"engage-.*"} == 1')) == len(JOBS) and r, 30, "up == 1"
+        lambda: len(r := prom.query('up{job=~"engage-.*"} == 1')) == len(JOBS) and r,
+        timeout=30,
+        what="up == 1",
     )
     assert sorted(s["metric"]["job"] for s in up) == sorted(JOBS)
     info = prom.query("engage_build_info")
@@ -195,37 +174,35 @@ def test_series_exist_and_move(stack: tuple[Prometheus, str]) -> None:
         return {k: prom.value(q) or 0.0 for k, q in MOVING.items()}
 
     # The ingest API runs in this process, whose counters other tests may have moved already.
-    base = values()
     n = 200
-    post_traffic(ingest_url, 1, n, invalid=3)
-    first = eventually(
-        lambda: (
-            (v := values())["events loaded"] >= base["events loaded"] + n
-            and v["alerts batches"] > base["alerts batches"]
-            and v
-        ),
-        60,
-        "the first traffic to be scraped",
-    )
-    moved = {k: first[k] - base[k] for k in MOVING}
-    assert moved["ingest events in"] == moved["ingest events out"] == n
-    assert moved["ingest dead letters"] == 3
-    assert moved["enrich events in"] == moved["enrich events out"] == moved["events loaded"] == n
 
-    post_traffic(ingest_url, 2, n, invalid=2)
-    second = eventually(
-        lambda: (
-            (v := values())["events loaded"] >= first["events loaded"] + n
-            and all(v[k] > first[k] for k in MOVING)
-            and v
-        ),
-        60,
-        "every counter to increase after more traffic",
-    )
-    moved = {k: second[k] - first[k] for k in MOVING}
-    assert moved["ingest events in"] == moved["ingest events out"] == n
-    assert moved["ingest dead letters"] == 2
-    assert moved["enrich events out"] == moved["events loaded"] == n
+    def traffic(
+        batch: int, invalid: int, since: dict[str, float], must_move: Iterable[str], what: str
+    ) -> dict[str, float]:
+        """Post ``n`` events and ``invalid`` ones; once they are loaded and the ``must_move`` series
+        moved, what every series moved by since ``since`` (which then holds the new values)."""
+        post_traffic(ingest_url, batch, n, invalid=invalid)
+        now = eventually(
+            lambda: (
+                (v := values())["events loaded"] >= since["events loaded"] + n
+                and all(v[k] > since[k] for k in must_move)
+                and v
+            ),
+            timeout=60,
+            what=what,
+        )
+        moved = {k: now[k] - since[k] for k in MOVING}
+        assert moved["ingest events in"] == moved["ingest events out"] == n
+        assert moved["ingest dead letters"] == invalid
+        assert moved["enrich events out"] == moved["events loaded"] == n
+        since.update(now)
+        return moved
+
+    # The ingest API runs in this process, whose counters other tests may have moved already.
+    seen = values()
+    moved = traffic(1, 3, seen, ["alerts batches"], "the first traffic to be scraped")
+    assert moved["enrich events in"] == n
+    traffic(2, 2, seen, MOVING, "every counter to increase after more traffic")
     # Counters by platform and type: every platform the demo uses shows up at ingest and in the loader.
     by_platform = prom.query(
         'sum by (platform, event_type) (engage_events_out_total{job="engage-enrich", stage="loader"})'
@@ -238,17 +215,23 @@ def test_series_exist_and_move(stack: tuple[Prometheus, str]) -> None:
         result = prom.query("engage_consumer_lag")
         return result if len({s["metric"]["group"] for s in result}) == 3 else []
 
-    lag = eventually(lag_of_all_groups, 30, "engage_consumer_lag of the enrich, loader and alerts groups")
+    lag = eventually(
+        lag_of_all_groups, timeout=30, what="engage_consumer_lag of the enrich, loader and alerts groups"
+    )
     topics = {(s["metric"]["group"], s["metric"]["topic"]) for s in lag}
-    assert ("scrape-enrich", "scrape.raw") in topics
-    assert ("scrape-alerts", "scrape.enriched") in topics
-    assert ("scrape-loader", "scrape.enriched") in topics
-    assert ("scrape-loader", "scrape.alerts") in topics and ("scrape-enrich", "scrape.alerts") not in topics
+    enrich, loader, alerts = pipeline.enrich, pipeline.loader, pipeline.alerts
+    assert (enrich.enrich_app_id, enrich.topic_raw) in topics
+    assert (alerts.alerts_app_id, alerts.topic_enriched) in topics
+    assert (loader.loader_app_id, loader.topic_enriched) in topics
+    assert (loader.loader_app_id, loader.topic_alerts) in topics
+    assert (enrich.enrich_app_id, enrich.topic_alerts) not in topics
     assert all(float(s["value"][1]) >= 0 for s in lag)
     assert {s["metric"]["partition"] for s in lag} >= {"0"}
     # Drained: the lag gauges fall to 0 once the workers committed everything.
     eventually(
-        lambda: prom.value("sum(engage_consumer_lag)") == 0, 40, "consumer lag to fall to 0 after draining"
+        lambda: prom.value("sum(engage_consumer_lag)") == 0,
+        timeout=40,
+        what="consumer lag to fall to 0 after draining",
     )
 
     # Every stage saw events within the last minute.

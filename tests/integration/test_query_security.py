@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import httpx
 import orjson
@@ -20,10 +16,10 @@ import pytest
 
 from services.common import failpoints
 from services.common.query import run_query
-from services.common.settings import REPO_ROOT
 from services.ingest.replay import replay_files
 from services.local.kafka import free_port
 from services.sim.demo import demo_events
+from tests.integration.helpers import eventually, eventually_async, run_engage, running_pipeline
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -31,22 +27,16 @@ pytestmark = pytest.mark.integration
 TOKEN = os.environ["ENGAGE_QUERY_TOKENS"].split(",")[0]
 
 
-def _pipeline(bootstrap: str, root: Path, name: str) -> Pipeline:
-    p = Pipeline(bootstrap, root, name)
-    p.loader = p.loader.model_copy(
-        update={"loader_query_port": free_port(), "loader_query_host": "127.0.0.1"}
-    )
-    return p
+def _own_query_port() -> dict[str, object]:
+    return {"loader_query_port": free_port(), "loader_query_host": "127.0.0.1"}
 
 
 @pytest.fixture(scope="module")
 def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    p = _pipeline(kafka_bootstrap, tmp_path_factory.mktemp("query"), "qsec")
-    p.start(("enrich", "loader"))
-    try:
+    with running_pipeline(
+        kafka_bootstrap, tmp_path_factory, "qsec", ("enrich", "loader"), loader=_own_query_port()
+    ) as p:
         yield p
-    finally:
-        p.stop_all()
 
 
 def _post(p: Pipeline, sql: str, token: str | None = TOKEN) -> httpx.Response:
@@ -61,17 +51,17 @@ def _load(p: Pipeline, n: int, seed: int) -> set[str]:
     path.write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
     assert asyncio.run(replay_files(p.ingest, [path])).accepted == n
     ids = {str(e["event_id"]) for e in events}
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+
+    def loaded() -> int:
         _, rows = run_query(
             p.dsn,
             "SELECT uniqExact(event_id) FROM events WHERE event_id IN {ids:Array(String)}",
             {"ids": sorted(ids)},
         )
-        if rows[0][0] == n:
-            return ids
-        time.sleep(0.5)
-    pytest.fail(f"{n} events not loaded in 90 s:\n{p.log_tail('enrich')}")
+        return int(rows[0][0])
+
+    eventually(lambda: loaded() == n, timeout=90, what=lambda: f"{n} events loaded:\n{p.log_tail('loader')}")
+    return ids
 
 
 def test_query_needs_a_configured_bearer_token(worker: Pipeline) -> None:
@@ -121,54 +111,42 @@ def test_query_has_its_own_port_and_faust_s_pages_are_off(worker: Pipeline) -> N
 
 
 def test_engage_query_sends_the_token(worker: Pipeline) -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.cli",
-            "query",
-            "SELECT count() > 0 AS loaded FROM events",
-            "-f",
-            "json",
-        ],
-        cwd=REPO_ROOT,
-        env=worker.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run_engage("query", "SELECT count() > 0 AS loaded FROM events", "-f", "json", env=worker.env())
     assert out.returncode == 0, out.stderr
     assert orjson.loads(out.stdout) == [{"loaded": True}]
 
 
 def test_readyz_reports_failing_inserts_and_recovers(
-    kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_pipeline: Callable[..., Pipeline], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Six inserts in a row fail: from the fifth on the worker is not ready; the seventh loads."""
-    p = _pipeline(kafka_bootstrap, tmp_path, "qready")
+    p = make_pipeline(loader=_own_query_port())
     monkeypatch.setenv(failpoints.ENV_VAR, "loader.insert.before=6")
     p.start(("enrich", "loader"))
-    try:
-        seen: list[tuple[int, str]] = []
+    seen: list[tuple[int, str]] = []
 
-        async def watch() -> None:
-            async with httpx.AsyncClient(timeout=5) as client:
-                while True:
-                    resp = await client.get(p.url("loader", "/readyz"))
-                    seen.append((resp.status_code, resp.text))
-                    await asyncio.sleep(0.2)
+    async def watch() -> None:
+        async with httpx.AsyncClient(timeout=5) as client:
+            while True:
+                resp = await client.get(p.url("loader", "/readyz"))
+                seen.append((resp.status_code, resp.text))
+                await asyncio.sleep(0.2)
 
-        async def load_while_watching() -> None:
-            task = asyncio.create_task(watch())
-            try:
-                await asyncio.to_thread(_load, p, 20, 22)
-                await asyncio.sleep(0.5)
-            finally:
-                task.cancel()
+    async def load_while_watching() -> None:
+        task = asyncio.create_task(watch())
+        try:
+            await asyncio.to_thread(_load, p, 20, 22)
+            loaded_at = len(seen)
 
-        asyncio.run(load_while_watching())
-        unready = [body for status, body in seen if status == 503]
-        assert unready and "ClickHouse inserts in a row failed" in unready[0], seen[-5:]
-        assert seen[-1][0] == 200
-    finally:
-        p.stop_all()
+            async def ready_again() -> bool:
+                return len(seen) > loaded_at and seen[-1][0] == 200
+
+            await eventually_async(
+                ready_again, timeout=30, what=lambda: f"/readyz 200 after the load ({seen[-3:]})"
+            )
+        finally:
+            task.cancel()
+
+    asyncio.run(load_while_watching())
+    unready = [body for status, body in seen if status == 503]
+    assert unready and "ClickHouse inserts in a row failed" in unready[0], seen[-5:]

@@ -8,22 +8,27 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from services.common.avro import codec
 from services.common.dlq import header_dict
-from services.common.kafka import ensure_topics
+from services.common.kafka import ensure_topics, topic_end_offsets
 from services.common.settings import REPO_ROOT, IngestSettings, to_env
 from services.ingest.replay import replay_files
 from tests.factories import META_COMMENT_PAYLOAD
+from tests.integration.helpers import (
+    engage_command,
+    eventually,
+    namespaced,
+    read_records,
+    read_topic,
+    run_engage,
+    unique_name,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,12 +37,10 @@ N_LINES = 100_000
 
 def _settings(bootstrap: str, name: str) -> IngestSettings:
     """An isolated topic namespace per test, so counts are exact."""
-    settings = IngestSettings(
-        kafka_bootstrap=bootstrap,
-        topic_raw=f"{name}.raw",
-        topic_enriched=f"{name}.enriched",
-        topic_alerts=f"{name}.alerts",
-        topic_dlq=f"{name}.dlq",
+    settings = namespaced(
+        IngestSettings,
+        bootstrap,
+        unique_name(name),
         ingest_keep_raw_ids=True,  # assert on the ids as written in the files
         ingest_extra_attributes="src,x.region",  # the CSV's own columns, kept as attributes
     )
@@ -72,46 +75,17 @@ BAD_KINDS = [
 ]
 
 
-async def _end_offsets(settings: IngestSettings, topic: str) -> int:
-    """Messages ever written to ``topic`` (no transactions, no compaction: end offsets are counts)."""
-    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
-    consumer = AIOKafkaConsumer(**settings.kafka_client_options())
-    await admin.start()
-    await consumer.start()
-    try:
-        [desc] = await admin.describe_topics([topic])
-        parts = [TopicPartition(topic, p["partition"]) for p in desc["partitions"]]
-        assert parts, desc
-        return sum((await consumer.end_offsets(parts)).values())
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
 def _count(settings: IngestSettings, topic: str) -> int:
-    return asyncio.run(_end_offsets(settings, topic))
+    """Messages ever written to ``topic`` (no transactions, no compaction: end offsets are counts)."""
+    return asyncio.run(topic_end_offsets(settings, topic))
 
 
-async def _consume(settings: IngestSettings, topic: str, expected: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, **settings.kafka_client_options(), auto_offset_reset="earliest")
-    await consumer.start()
-    out: list[Any] = []
-    try:
-        deadline = time.monotonic() + 20
-        while len(out) < expected and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            out.extend(m for msgs in batch.values() for m in msgs)
-        return out
-    finally:
-        await consumer.stop()
+def _messages(settings: IngestSettings, topic: str) -> list[Any]:
+    return asyncio.run(read_topic(settings, topic))
 
 
-def _messages(settings: IngestSettings, topic: str, expected: int) -> list[Any]:
-    return asyncio.run(_consume(settings, topic, expected))
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "services.cli", "replay", *args]
+def _raw_events(settings: IngestSettings) -> list[dict[str, Any]]:
+    return asyncio.run(read_records(settings, settings.topic_raw, "social_event"))
 
 
 def _env(settings: IngestSettings) -> dict[str, str]:
@@ -119,9 +93,7 @@ def _env(settings: IngestSettings) -> dict[str, str]:
 
 
 def _run(settings: IngestSettings, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        _cli(*args), cwd=REPO_ROOT, env=_env(settings), capture_output=True, text=True, timeout=timeout
-    )
+    return run_engage("replay", *args, env=_env(settings), timeout=timeout)
 
 
 def test_100k_lines_with_1_percent_bad(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -146,7 +118,7 @@ def test_100k_lines_with_1_percent_bad(kafka_bootstrap: str, tmp_path: Path) -> 
 
     assert _count(settings, settings.topic_raw) == 99_000
     assert _count(settings, settings.topic_dlq) == 1_000
-    dead = _messages(settings, settings.topic_dlq, 1_000)
+    dead = _messages(settings, settings.topic_dlq)
     headers = [header_dict(m.headers) for m in dead]
     assert sorted(int(h["__dlq.line"]) for h in headers) == sorted(bad)
     assert {h["__dlq.reason"] for h in headers} == {"invalid_event"}
@@ -160,8 +132,8 @@ def test_100k_lines_with_1_percent_bad(kafka_bootstrap: str, tmp_path: Path) -> 
 
     text = out.stdout
     assert re.search(r"lines read\s*│\s*100,000", text), text
-    assert re.search(r"accepted \(to replay100k\.raw\)\s*│\s*99,000", text), text
-    assert re.search(r"rejected \(to replay100k\.dlq\)\s*│\s*1,000", text), text
+    assert re.search(rf"accepted \(to {re.escape(settings.topic_raw)}\)\s*│\s*99,000", text), text
+    assert re.search(rf"rejected \(to {re.escape(settings.topic_dlq)}\)\s*│\s*1,000", text), text
     for reason in ("invalid_json", "invalid_event: brand_id", "invalid_event: platform"):
         expected = sum(1 for r in bad.values() if r == reason)
         assert re.search(rf"{re.escape(reason)}\s*│\s*{expected}\b", text), (reason, text)
@@ -184,13 +156,12 @@ def test_csv_file_with_bad_values(kafka_bootstrap: str, tmp_path: Path) -> None:
     assert (summary.lines, summary.accepted, summary.rejected) == (7, 2, 3)
     assert summary.rejected_by_reason == {"csv_value": 2, "invalid_event: brand_id": 1}
 
-    decode = codec("social_event").decode
-    raw = {r["event_id"]: r for r in (decode(m.value) for m in _messages(settings, settings.topic_raw, 2))}
+    raw = {r["event_id"]: r for r in _raw_events(settings)}
     assert set(raw) == {"c1", "c4"}
     assert raw["c1"]["text"] == "two\nlines" and raw["c1"]["actor_followers"] == 42
     assert raw["c1"]["attributes"] == {"src": "crm", "x.region": "kr"}
     assert raw["c4"]["is_brand"] is True and raw["c4"]["actor_followers"] is None
-    dead = [header_dict(m.headers) for m in _messages(settings, settings.topic_dlq, 3)]
+    dead = [header_dict(m.headers) for m in _messages(settings, settings.topic_dlq)]
     by_line = {int(h["__dlq.line"]): h["__dlq.detail"] for h in dead}
     assert set(by_line) == {4, 5, 7}  # c1 spans lines 2-3
     assert "column 'is_brand'" in by_line[4] and "column 'actor_followers'" in by_line[5]
@@ -207,11 +178,10 @@ def test_platform_shaped_jsonl(kafka_bootstrap: str, tmp_path: Path) -> None:
     )
     summary = asyncio.run(replay_files(settings, [path]))
     assert (summary.accepted, dict(summary.rejected_by_reason)) == (2, {"payload_error": 1})
-    decode = codec("social_event").decode
-    events = {r["event_id"]: r for r in (decode(m.value) for m in _messages(settings, settings.topic_raw, 2))}
+    events = {r["event_id"]: r for r in _raw_events(settings)}
     assert set(events) == {"r-000001", "fb:C1"}
     assert (events["fb:C1"]["brand_id"], events["fb:C1"]["text"]) == ("PAGE1", "hello")
-    [dead] = _messages(settings, settings.topic_dlq, 1)
+    [dead] = _messages(settings, settings.topic_dlq)
     h = header_dict(dead.headers)
     assert (h["__dlq.line"], h["__dlq.file"]) == ("3", str(path))
     assert "entry[0].id" in h["__dlq.detail"]
@@ -224,7 +194,7 @@ def test_interrupt_then_resume_sends_every_line_exactly_once(kafka_bootstrap: st
     path.write_bytes(b"\n".join(orjson.dumps(_event(i)) for i in range(1, n + 1)) + b"\n")
 
     proc = subprocess.Popen(
-        _cli(str(path), "--rate", "1500", "--batch-size", "100"),
+        engage_command("replay", str(path), "--rate", "1500", "--batch-size", "100"),
         cwd=REPO_ROOT,
         env=_env(settings),
         stdout=subprocess.PIPE,
@@ -232,10 +202,12 @@ def test_interrupt_then_resume_sends_every_line_exactly_once(kafka_bootstrap: st
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while _count(settings, settings.topic_raw) < 300:
-            assert time.monotonic() < deadline and proc.poll() is None, "replay did not start producing"
-            time.sleep(0.1)
+
+        def producing() -> bool:
+            assert proc.poll() is None, f"replay exited before producing 300 events: {proc.stderr}"
+            return _count(settings, settings.topic_raw) >= 300
+
+        eventually(producing, timeout=30, what="replay to produce 300 events", interval=0.1)
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
@@ -250,8 +222,7 @@ def test_interrupt_then_resume_sends_every_line_exactly_once(kafka_bootstrap: st
     out = _run(settings, str(path), "--from-line", str(resume))
     assert out.returncode == 0, out.stderr
     assert re.search(rf"skipped \(before --from-line\)\s*│\s*{resume - 1:,}\b", out.stdout), out.stdout
-    decode = codec("social_event").decode
-    ids = [decode(m.value)["event_id"] for m in _messages(settings, settings.topic_raw, n)]
+    ids = [r["event_id"] for r in _raw_events(settings)]
     assert sorted(ids) == [f"r-{i:06d}" for i in range(1, n + 1)]
 
 
