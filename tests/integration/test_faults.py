@@ -22,7 +22,6 @@ import json
 import random
 import signal
 import subprocess
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,7 +29,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
 from services.alerts.engine import AlertEngine
@@ -41,7 +40,6 @@ from services.common.dlq import header_dict
 from services.common.events import parse_event
 from services.common.kafka import committed_offsets, ensure_topics
 from services.common.keyed_state import Position
-from services.common.settings import CommonSettings
 from services.drain import NotProcessed, wait_processed
 from services.local.kafka import LocalKafka, free_port
 from services.sim.cli import produce_events
@@ -51,6 +49,7 @@ from tests.integration.groundtruth_checks import (
     loaded_events,
     q,
 )
+from tests.integration.helpers import eventually_async, read_topic, scrape, task_dump
 from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
 
@@ -78,48 +77,52 @@ def quick_failover(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENGAGE_LOADER_SESSION_TIMEOUT_SECONDS", "8")
 
 
-@pytest.fixture
-def make_pipeline(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[PipelineFactory]:
-    """Builds (not starts) pipelines in their own namespace; stops their workers at teardown."""
-    made: list[Pipeline] = []
-
-    def make(bootstrap: str) -> Pipeline:
-        name = "flt" + "".join(c for c in request.node.name.removeprefix("test_") if c.isalnum())[:20]
-        p = Pipeline(bootstrap, tmp_path_factory.mktemp(name), f"{name}{len(made)}")
-        made.append(p)
-        return p
-
-    try:
-        yield make
-    finally:
-        for p in made:
-            p.stop_all()
-
-
 def drain(p: Pipeline) -> None:
     try:
         asyncio.run(wait_processed(p.enrich, p.alerts, p.loader, timeout=DRAIN_TIMEOUT))
     except NotProcessed as exc:
         # A worker that is up but stuck: its own dump of where every task waits says why.
-        for proc in p.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGUSR1)
-        time.sleep(3)
-        dumps = "\n\n".join(f"--- {name}.log ---\n{p.log_tail(name, 400)}" for name in p.procs)
+        dumps = "\n\n".join(
+            f"--- {name}.log ---\n{p.log_tail(name, 100)}\n--- its dump ---\n"
+            + (task_dump(proc.pid, p.root / f"{name}.log") if proc.poll() is None else "(exited)")
+            for name, proc in p.procs.items()
+        )
         raise AssertionError(f"{exc}\n{dumps}") from exc
 
 
 async def _wait_loaded(p: Pipeline, at_least: int, timeout: float = 120.0) -> int:
-    deadline = time.monotonic() + timeout
-    loaded = 0
-    while time.monotonic() < deadline:
-        loaded = await asyncio.to_thread(loaded_events, p)
-        if loaded >= at_least:
-            return loaded
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"only {loaded} events loaded after {timeout}s, waiting for {at_least}")
+    async def loaded() -> int:
+        n = await asyncio.to_thread(loaded_events, p)
+        return n if n >= at_least else 0
+
+    return await eventually_async(loaded, timeout=timeout, what=f"{at_least} events loaded")
+
+
+async def fault_while_producing(
+    p: Pipeline, events: list[dict[str, Any]], fault: Callable[[], Awaitable[None]], paced_seconds: float
+) -> None:
+    """Produce ``events`` with ``fault`` landing among them, whatever the machine's speed: the first tenth
+    is confirmed in Kafka, then the fault starts, and only then is the rest produced, paced over
+    ``paced_seconds`` (so the producer keeps sending while the fault goes on)."""
+    head = max(1, len(events) // 10)
+    head_confirmed, fault_started = asyncio.Event(), asyncio.Event()
+
+    async def produce() -> tuple[int, int]:
+        first = await produce_events(p.ingest, events[:head])
+        head_confirmed.set()
+        await fault_started.wait()  # the barrier: nothing more is sent before the fault begins
+        rest = await produce_events(p.ingest, events[head:], rate=(len(events) - head) / paced_seconds)
+        return first[0] + rest[0], first[1] + rest[1]
+
+    producer = asyncio.create_task(produce())
+    confirmed = asyncio.create_task(head_confirmed.wait())
+    await asyncio.wait({producer, confirmed}, return_when=asyncio.FIRST_COMPLETED)
+    if producer.done():  # it failed before the barrier
+        confirmed.cancel()
+        producer.result()
+    fault_started.set()
+    await fault()
+    assert await producer == (len(events), 0)
 
 
 def run_with_fault(
@@ -128,25 +131,17 @@ def run_with_fault(
     fault: Callable[[], Awaitable[None]],
     paced_seconds: float = 8.0,
 ) -> int:
-    """Produce the first half at full speed and the third quarter paced over ``paced_seconds``; inject
-    ``fault`` once a quarter is loaded (so it lands while producing and while the workers consume);
-    produce the last quarter only after the fault is over. Returns the events loaded before the fault."""
+    """Produce the first half at full speed; once a quarter is loaded, produce the third quarter with
+    ``fault`` landing in it (:func:`fault_while_producing`), so the fault lands while producing and
+    while the workers consume; produce the last quarter only after the fault is over. Returns the
+    events loaded before the fault."""
     n = len(events)
     half, three_quarters = n // 2, 3 * n // 4
 
     async def scenario() -> int:
-        async def produce() -> tuple[int, int]:
-            first = await produce_events(p.ingest, events[:half])
-            rate = (three_quarters - half) / paced_seconds
-            second = await produce_events(p.ingest, events[half:three_quarters], rate=rate)
-            return first[0] + second[0], first[1] + second[1]
-
-        producer = asyncio.create_task(produce())
+        assert await produce_events(p.ingest, events[:half]) == (half, 0)
         loaded = await _wait_loaded(p, n // 4)
-        assert not producer.done(), "the fault must land while events are being produced"
-        await fault()
-        accepted, rejected = await producer
-        assert (accepted, rejected) == (three_quarters, 0)
+        await fault_while_producing(p, events[half:three_quarters], fault, paced_seconds)
         # The pipeline keeps going: events produced after the fault are processed too.
         assert await produce_events(p.ingest, events[three_quarters:]) == (n - three_quarters, 0)
         return loaded
@@ -156,47 +151,14 @@ def run_with_fault(
     return loaded_at_fault
 
 
-async def read_topic(settings: CommonSettings, topic: str) -> list[Any]:
-    """Every message of ``topic`` now, in offset order per partition (partitions in order)."""
-    consumer = AIOKafkaConsumer(
-        topic, **settings.kafka_client_options(), auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not consumer.assignment():
-            assert time.monotonic() < deadline, f"no partitions of {topic}"
-            await asyncio.sleep(0.1)
-        tps = sorted(consumer.assignment(), key=lambda tp: tp.partition)
-        ends = await consumer.end_offsets(tps)
-        got: dict[TopicPartition, list[Any]] = {tp: [] for tp in tps}
-        while [tp for tp in tps if (got[tp][-1].offset + 1 if got[tp] else 0) < ends[tp]]:
-            for tp, messages in (await consumer.getmany(timeout_ms=1000)).items():
-                got[tp].extend(messages)
-            assert time.monotonic() < deadline + 60, f"{topic} not read to its end"
-        return [m for tp in tps for m in got[tp] if m.offset < ends[tp]]
-    finally:
-        await consumer.stop()
-
-
 def late_events_total(p: Pipeline) -> float:
     """``engage_alerts_late_events_total`` of the running alerts worker."""
-    text = httpx.get(p.url("alerts", "/metrics"), timeout=10).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("engage_alerts_late_events_total")
-    )
+    return scrape(p.url("alerts", "/metrics"), "engage_alerts_late_events_total")
 
 
 def failures_total(p: Pipeline) -> float:
     """``engage_loader_failures_total`` of the running loader, summed over tables."""
-    text = httpx.get(p.url("loader", "/metrics"), timeout=10).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("engage_loader_failures_total{")
-    )
+    return scrape(p.url("loader", "/metrics"), "engage_loader_failures_total")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -359,15 +321,7 @@ def test_sigkill_alerts_mid_stream_keeps_its_signals_and_duplicates_no_alert(
     fired_before = {r[0] for r in q(p, "SELECT alert_id FROM alerts FINAL WHERE status = 'firing'")}
     assert fired_before, "the crisis fired before the fault"
 
-    async def rest_with_a_kill() -> None:
-        rest = events[cut:]
-        producer = asyncio.create_task(produce_events(p.ingest, rest, rate=len(rest) / 10.0))
-        await asyncio.sleep(3.0)
-        assert not producer.done(), "the fault must land while events are being produced"
-        await sigkill_and_restart(p, "alerts")()
-        assert await producer == (len(rest), 0)
-
-    asyncio.run(rest_with_a_kill())
+    asyncio.run(fault_while_producing(p, events[cut:], sigkill_and_restart(p, "alerts"), paced_seconds=9.0))
     drain(p)
     assert_equals_ground_truth(p, alerting_sim)
     # The restarted worker carried on from its changelog: every signal state (counts, buckets, detector,

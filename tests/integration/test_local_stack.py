@@ -6,11 +6,8 @@ broker, and ENGAGE_VAR_DIR must hold every piece of local state.
 
 from __future__ import annotations
 
+import functools
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -18,6 +15,7 @@ import pytest
 
 from services.local.kafka import free_port
 from services.sim.simulator import SimulationConfig, simulate
+from tests.integration.helpers import run_engage, task_dump
 
 pytestmark = pytest.mark.integration
 
@@ -32,39 +30,30 @@ def _worker_dumps(state: Path) -> str:
         except (OSError, ValueError):
             out.append(f"\n--- no pid file for {name}: {sorted(p.name for p in (state / 'run').iterdir())}")
             continue
-        try:
-            os.kill(pid, signal.SIGUSR1)
-        except OSError as exc:
-            out.append(f"\n--- {name} pid {pid}: {exc}")
-            continue
-        time.sleep(3)
         lines = log.read_text(errors="replace").splitlines()
-        out.append(f"\n--- {log} (last 200 lines after SIGUSR1) ---\n" + "\n".join(lines[-200:]))
+        out.append(f"\n--- {log} (last 100 lines) ---\n" + "\n".join(lines[-100:]))
+        out.append(f"\n--- its dump after SIGUSR1 ---\n{task_dump(pid, log)}")
     return "".join(out)
+
+
+def _stack_env(state: Path, kafka_port: int) -> dict[str, str]:
+    """This environment without any ENGAGE_ setting, but for the local state directory and ports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGAGE_")}
+    return env | {
+        "ENGAGE_VAR_DIR": str(state),
+        "ENGAGE_LOCAL_KAFKA_PORT": str(kafka_port),
+        "ENGAGE_ENRICH_WEB_PORT": str(free_port()),
+        "ENGAGE_LOADER_WEB_PORT": str(free_port()),
+        "ENGAGE_ALERTS_WEB_PORT": str(free_port()),
+    }
 
 
 def test_simulate_wait_on_a_non_default_local_port_loads_every_event(tmp_path: Path) -> None:
     state = tmp_path / "state"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGAGE_")}
-    env |= {
-        "ENGAGE_VAR_DIR": str(state),
-        "ENGAGE_LOCAL_KAFKA_PORT": str(port),
-        "ENGAGE_ENRICH_WEB_PORT": str(free_port()),
-        "ENGAGE_LOADER_WEB_PORT": str(free_port()),
-        "ENGAGE_ALERTS_WEB_PORT": str(free_port()),
-        "ENGAGE_PSEUDONYM_KEY": "local-stack-test-key",
-    }
+    env = _stack_env(state, port) | {"ENGAGE_PSEUDONYM_KEY": "local-stack-test-key"}
 
-    def engage(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "services.cli", *args],
-            cwd=tmp_path,  # not the repository: nothing may land in ./var
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+    engage = functools.partial(run_engage, env=env, cwd=tmp_path)  # not the repository: nothing in ./var
 
     try:
         up = engage("up", timeout=300)
@@ -106,24 +95,9 @@ def test_simulate_wait_on_a_non_default_local_port_loads_every_event(tmp_path: P
 def test_engage_run_pages_the_crisis_and_reports_every_brand(tmp_path: Path) -> None:
     """The main job: the scenario's crisis raises alerts, and a report works for every brand afterwards."""
     state = tmp_path / "state"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ENGAGE_")}
-    env |= {
-        "ENGAGE_VAR_DIR": str(state),
-        "ENGAGE_LOCAL_KAFKA_PORT": str(free_port()),
-        "ENGAGE_ENRICH_WEB_PORT": str(free_port()),
-        "ENGAGE_LOADER_WEB_PORT": str(free_port()),
-        "ENGAGE_ALERTS_WEB_PORT": str(free_port()),
-    }
+    env = _stack_env(state, free_port())
 
-    def engage(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "services.cli", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+    engage = functools.partial(run_engage, env=env, cwd=tmp_path)
 
     run = engage("run", timeout=900)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
