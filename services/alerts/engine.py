@@ -151,10 +151,14 @@ class AlertEngine:
         self, rows: Sequence[dict[str, Any]], positions: Sequence[Position], write: Writer | None = None
     ) -> list[dict[str, Any]]:
         """Page a post whose cascade went viral while its comments are mostly negative; resolve it when it
-        calms down. A snapshot older than the allowed lateness behind the latest snapshot of its topic
-        partition (a backfill of a period the stream has passed) pages nothing, as the count signals drop
-        the same events as late. The clock is per partition, an ordered stream, so the verdict does not
-        depend on how partitions interleave."""
+        calms down. A snapshot older than the allowed lateness behind the latest snapshot of its brand in
+        its topic partition (a backfill of a period the stream has passed) pages nothing, as the count
+        signals drop the same events as late.
+
+        The clock is per (brand, partition): that subsequence is in the order the brand's events were
+        ingested (one enrich partition writes all of a brand's snapshots), whereas a partition as a whole
+        interleaves brands as fast as the enrich worker happened to read its partitions, so a clock over
+        it would call a slow brand's snapshots late on one run and not on another."""
         if "viral_negative_post" not in self.kinds:
             return []
         items = []
@@ -164,7 +168,7 @@ class AlertEngine:
                 (
                     [
                         (
-                            f"partition-{pos.partition}|{POSTS_CLOCK_KEY}",
+                            f"{row['brand_id']}|{POSTS_CLOCK_KEY}|{pos.partition}",
                             self._post_clock(row["updated_at"], late),
                         ),
                         (f"{row['brand_id']}|post|{row['post_id']}", self._viral(row, late)),
@@ -175,7 +179,8 @@ class AlertEngine:
         return self._run(items, write)
 
     def _post_clock(self, updated_at: datetime, late: list[bool]) -> Apply:
-        """The partition's post-snapshot watermark: a running maximum, so a redelivery cannot move it."""
+        """The brand's post-snapshot watermark in one partition: a running maximum, so a redelivery
+        cannot move it."""
 
         def apply(state: State, fire: Fire) -> None:
             at = int(updated_at.timestamp() * 1000)
@@ -212,6 +217,6 @@ def _from_json(alert: dict[str, Any]) -> dict[str, Any]:
 
 def _factory(key: str) -> Callable[[], State]:
     brand, kind = key.split("|", 1)
-    if kind in (CLOCK_KEY, POSTS_CLOCK_KEY) or kind.startswith("post|"):
+    if kind == CLOCK_KEY or kind.startswith((f"{POSTS_CLOCK_KEY}|", "post|")):
         return lambda: {"brand": brand}
     return lambda: signals.new_signal(brand, kind)
