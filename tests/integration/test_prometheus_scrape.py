@@ -205,7 +205,7 @@ def test_series_exist_and_move(stack: tuple[Prometheus, Pipeline, str]) -> None:
     traffic(2, 2, seen, MOVING, "every counter to increase after more traffic")
     # Counters by platform and type: every platform the demo uses shows up at ingest and in the loader.
     by_platform = prom.query(
-        'sum by (platform, event_type) (engage_events_out_total{job="engage-enrich", stage="loader"})'
+        'sum by (platform, event_type) (engage_events_out_total{job="engage-loader", stage="loader"})'
     )
     assert sum(float(s["value"][1]) for s in by_platform) == 2 * n
     assert len({s["metric"]["platform"] for s in by_platform}) > 1
