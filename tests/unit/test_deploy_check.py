@@ -59,7 +59,7 @@ def test_misspelt_field_in_a_template_fails(tmp_path: Path) -> None:
     tpl.write_text(text.replace("readinessProbe:", "readinesProbe:"))
     proc = run_check(tmp_path, CHART=str(chart), SKIP="yamllint hadolint promtool")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    for service in ("ingest", "enrich", "alerts"):
+    for service in ("ingest", "enrich", "loader", "alerts"):
         assert f"Deployment engage-{service} is invalid" in proc.stdout
     assert "additional properties 'readinesProbe' not allowed" in proc.stdout
     assert "kubeconform found invalid manifests" in proc.stderr
