@@ -34,7 +34,7 @@ def faust_app(
         web_port=web_port,
         web_bind=web_host,
         web_host=web_host,
-        # The port serves /healthz, /readyz, /metrics (and the loader's /query): not faust's pages that
+        # The port serves /healthz, /readyz and /metrics: not faust's pages that
         # read any table key (/table/) or tell where keys live (/router/), nor the debug pages.
         web_router_enabled=False,
         web_tables_enabled=False,
