@@ -151,7 +151,6 @@ class ReportData:
     tz: ZoneInfo
     results: dict[str, Rows]
     previous: dict[str, Rows]
-    titles: dict[str, str]
 
     @property
     def name(self) -> str:
@@ -204,5 +203,4 @@ def collect(
         tz or ZoneInfo("UTC"),
         _run_all(run, brand, window, documented, list(USES)),
         _run_all(run, brand, window.previous(), documented, PREVIOUS),
-        {qid: documented[qid].title for qid in USES},
     )
