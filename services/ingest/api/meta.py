@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from services.ingest.api.deps import ERRORS, Service, Settings, authorised, read_body
+from services.ingest.api.deps import ERRORS, Service, Settings
 from services.ingest.api.service import ApiError
-from services.ingest.api.signed import JSON_OBJECT_BODY, WebhookResult, deliver, echo_challenge, json_payload
+from services.ingest.api.signed import JSON_OBJECT_BODY, WebhookResult, echo_challenge, json_payload, receive
 from services.ingest.webhooks import MappedPayload, map_platform_payload
 from services.ingest.webhooks import signatures as sig
 
@@ -45,8 +45,6 @@ async def meta_webhook(request: Request, service: Service) -> JSONResponse:
     """Page ``feed`` and Instagram ``comments``/``mentions`` changes, signed with X-Hub-Signature-256."""
     settings = service.settings
     mapper = partial(map_delivery, max_depth=settings.ingest_max_json_depth)
-    async with service.slot():
-        body = await read_body(request, settings.ingest_max_body_bytes)
-        header = request.headers.get("x-hub-signature-256")
-        authorised(lambda: sig.verify_meta(body, header, settings.meta_app_secret))
-        return await deliver(service, "meta", body, mapper)
+    return await receive(
+        request, service, "meta", "x-hub-signature-256", sig.verify_meta, settings.meta_app_secret, mapper
+    )

@@ -1,7 +1,7 @@
 """What the signed platform webhooks share: the replay check, mapping, publishing and the handshake echo.
 
-Each platform's router (``meta``, ``x``, ``youtube``) verifies its own signature and handshake, then hands
-the body and a mapper to ``deliver``.
+Each platform's router (``meta``, ``x``, ``youtube``) answers its own handshake and hands a delivery to
+``receive`` with its signature header, verifier, secret and mapper.
 """
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from fastapi import Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel
 
 from services.common import metrics
 from services.common.events import json_too_deep
-from services.ingest.api.deps import quoted
+from services.ingest.api.deps import authorised, quoted, read_body
 from services.ingest.api.service import ApiError, IngestService
 from services.ingest.producer import candidates_from_objects
 from services.ingest.webhooks import MappedPayload, PayloadError, unknown_field_label
@@ -33,6 +34,7 @@ JSON_OBJECT_BODY: dict[str, Any] = {
 }
 
 Mapper = Callable[[bytes], MappedPayload]
+Verifier = Callable[[bytes, str | None, str], None]
 
 
 class WebhookResult(BaseModel):
@@ -51,6 +53,23 @@ def json_payload(body: bytes, max_depth: int) -> Any:
     if json_too_deep(payload, max_depth):
         raise PayloadError("$", f"JSON nested deeper than ingest_max_json_depth={max_depth}")
     return payload
+
+
+async def receive(
+    request: Request,
+    service: IngestService,
+    source: str,
+    signature_header: str,
+    verify: Verifier,
+    secret: str,
+    mapper: Mapper,
+) -> JSONResponse:
+    """Within a request slot: the bounded body, its signature checked (401/403), then ``deliver``."""
+    async with service.slot():
+        body = await read_body(request, service.settings.ingest_max_body_bytes)
+        signature = request.headers.get(signature_header)
+        authorised(lambda: verify(body, signature, secret))
+        return await deliver(service, source, body, mapper)
 
 
 async def deliver(service: IngestService, source: str, body: bytes, mapper: Mapper) -> JSONResponse:

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.common import metrics
-from services.ingest.api.deps import ERRORS, Service, Settings, authorised, read_body
+from services.ingest.api.deps import ERRORS, Service, Settings, authorised
 from services.ingest.api.service import ApiError
-from services.ingest.api.signed import JSON_OBJECT_BODY, WebhookResult, deliver, json_payload
+from services.ingest.api.signed import JSON_OBJECT_BODY, WebhookResult, json_payload, receive
 from services.ingest.webhooks import MappedPayload, map_platform_payload
 from services.ingest.webhooks import signatures as sig
 
@@ -58,8 +58,12 @@ async def x_webhook(request: Request, service: Service) -> JSONResponse:
     settings = service.settings
     accounts = service.brands.get("x", frozenset())
     mapper = partial(map_delivery, max_depth=settings.ingest_max_json_depth, accounts=accounts)
-    async with service.slot():
-        body = await read_body(request, settings.ingest_max_body_bytes)
-        header = request.headers.get("x-twitter-webhooks-signature")
-        authorised(lambda: sig.verify_x(body, header, settings.x_consumer_secret))
-        return await deliver(service, "x", body, mapper)
+    return await receive(
+        request,
+        service,
+        "x",
+        "x-twitter-webhooks-signature",
+        sig.verify_x,
+        settings.x_consumer_secret,
+        mapper,
+    )

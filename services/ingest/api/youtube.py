@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from services.ingest.api.deps import ERRORS, Service, authorised, quoted, read_body
+from services.ingest.api.deps import ERRORS, Service, quoted
 from services.ingest.api.service import ApiError
-from services.ingest.api.signed import WebhookResult, deliver, echo_challenge
+from services.ingest.api.signed import WebhookResult, echo_challenge, receive
 from services.ingest.webhooks import MappedPayload
 from services.ingest.webhooks import signatures as sig
 from services.ingest.webhooks.youtube import map_websub
@@ -79,10 +79,6 @@ async def youtube_verify(
 @router.post(PATH, response_model=WebhookResult, openapi_extra=_ATOM_BODY, responses=ERRORS)
 async def youtube_webhook(request: Request, service: Service) -> JSONResponse:
     """Atom notifications signed with X-Hub-Signature (sha1 or sha256); refused without a hub secret."""
-    settings = service.settings
     mapper = partial(map_delivery, channels=service.brands.get("youtube", frozenset()))
-    async with service.slot():
-        body = await read_body(request, settings.ingest_max_body_bytes)
-        header = request.headers.get("x-hub-signature")
-        authorised(lambda: sig.verify_websub(body, header, settings.youtube_secret))
-        return await deliver(service, "youtube", body, mapper)
+    secret = service.settings.youtube_secret
+    return await receive(request, service, "youtube", "x-hub-signature", sig.verify_websub, secret, mapper)
