@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from services.common.clickhouse import Database
 
-DEFAULT_TEXT_RETENTION_DAYS = 180
 # (table, column, type): raw texts that the TTL clears (numbers derived from them stay).
 TEXT_COLUMNS = (
     ("events", "text", "Nullable(String)"),

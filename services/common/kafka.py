@@ -85,31 +85,26 @@ async def committed_offsets(settings: CommonSettings, group_id: str) -> dict[Top
 async def consumer_lag(settings: CommonSettings, group_id: str, topics: list[str]) -> dict[str, int]:
     """Messages not yet committed by ``group_id``, per topic (end offset minus committed offset)."""
     committed = await committed_offsets(settings, group_id)
-    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
-    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
-        partitions = await _partitions(admin, topics)
-        ends = await consumer.end_offsets(partitions)
-        lag: dict[str, int] = dict.fromkeys(topics, 0)
-        for tp, end in ends.items():
-            lag[tp.topic] += max(0, end - committed.get(tp, 0))
-        return lag
-    finally:
-        await consumer.stop()
-        await admin.close()
+    lag: dict[str, int] = dict.fromkeys(topics, 0)
+    for tp, end in (await _end_offsets(settings, topics)).items():
+        lag[tp.topic] += max(0, end - committed.get(tp, 0))
+    return lag
 
 
 async def topic_end_offsets(settings: CommonSettings, topic: str) -> int:
     """Total messages ever written to ``topic`` (sum of end offsets), for DLQ and progress counts."""
+    return sum((await _end_offsets(settings, [topic])).values())
+
+
+async def _end_offsets(settings: CommonSettings, topics: list[str]) -> dict[TopicPartition, int]:
+    """The end offset of every partition of ``topics``."""
     admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
-        ends = await consumer.end_offsets(await _partitions(admin, [topic]))
-        return sum(ends.values())
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(await _partitions(admin, topics))
+        return ends
     finally:
         await consumer.stop()
         await admin.close()

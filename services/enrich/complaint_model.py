@@ -81,20 +81,9 @@ class ComplaintResult:
 
 _NOT_FLAGGED = ComplaintResult(False, ())
 _SCAN_KO = rules._Scanner(rules._cues(english=False, korean=True))
+# Every English cue has an ASCII letter or digit: a text without one is scanned with the Korean cues
+# alone (the same matches, found faster).
 _ASCII_ALNUM = re.compile(r"[a-z0-9]")
-
-
-def cue_matches(text: str, routed: str) -> list[tuple[str, int, int]]:
-    """The rule lexicon's cue matches in the normalised text (English-only lexicon for English).
-
-    Every English cue contains an ASCII letter or digit, so a text without one is scanned with the
-    Korean cues alone: the same matches, found faster.
-    """
-    if routed == "en":
-        return rules._SCAN_EN.matches(text)
-    if _ASCII_ALNUM.search(text) is None:
-        return _SCAN_KO.matches(text)
-    return rules._SCAN_ALL.matches(text)
 
 
 def dense_features(

@@ -64,17 +64,9 @@ def replay(
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     from services.common.settings import IngestSettings
-    from services.ingest.replay import (
-        InputFormatError,
-        Pacer,
-        RatePacer,
-        ReplaySummary,
-        SpeedupPacer,
-        count_lines,
-        detect_format,
-        read_csv_header,
-        replay_files,
-    )
+    from services.ingest.pacing import Pacer, RatePacer, SpeedupPacer
+    from services.ingest.readers import InputFormatError, count_lines, detect_format, read_csv_header
+    from services.ingest.replay import ReplaySummary, replay_files
 
     if rate is not None and speedup is not None:
         err.print("[bold red]error:[/] --rate and --speedup are mutually exclusive; pick one")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.avro import SchemaRegistry
+from services.common.avro_registry import SchemaRegistry
 
 
 @dataclass(frozen=True)

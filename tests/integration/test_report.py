@@ -30,16 +30,10 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
+from services.analytics.charts import CHART_NAMES, COMPLAINT_FILL, OKABE_ITO, PLATFORM_COLOURS
 from services.analytics.cli_report import register
-from services.analytics.report import (
-    _CSS,
-    CHART_NAMES,
-    COMPLAINT_FILL,
-    OKABE_ITO,
-    PLATFORM_COLOURS,
-    collect,
-    report_window,
-)
+from services.analytics.report import _CSS
+from services.analytics.report_data import collect, report_window
 from services.common.clickhouse import Database, connect
 from services.common.migrations import migrate
 from services.common.query import run_query

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from services.analytics import queries, retention
-from services.analytics.report import ReportError, as_datetime, parse_since, report_window
+from services.analytics.insights import as_datetime
+from services.analytics.report_data import ReportError, parse_since, report_window
 from services.common.settings import REPO_ROOT
 
 
@@ -135,7 +136,7 @@ def test_retention_statements() -> None:
 def test_parse_until_reads_the_reports_zone_or_an_explicit_offset() -> None:
     from zoneinfo import ZoneInfo
 
-    from services.analytics.report import parse_until
+    from services.analytics.report_data import parse_until
 
     seoul = ZoneInfo("Asia/Seoul")
     assert parse_until("2026-11-02", seoul) == datetime(2026, 11, 1, 15)

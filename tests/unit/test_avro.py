@@ -14,17 +14,9 @@ from fastavro import schemaless_reader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.common.avro import (
-    SCHEMAS_DIR,
-    AvroCodec,
-    DecodeError,
-    SchemaError,
-    SchemaRegistry,
-    codec,
-    fingerprint,
-    register_check,
-    resolution_fingerprint,
-)
+from services.common.avro import AvroCodec, DecodeError, SchemaError, codec
+from services.common.avro_compat import fingerprint, resolution_fingerprint
+from services.common.avro_registry import SCHEMAS_DIR, SchemaRegistry, register_check
 from tests.factories import (
     FACTORIES,
     make_alert,

@@ -11,7 +11,8 @@ import fastavro
 import numpy as np
 import pytest
 
-from services.common.avro import SchemaRegistry, codec
+from services.common.avro import codec
+from services.common.avro_registry import SchemaRegistry
 from services.enrich import complaint_model as CM
 from services.enrich.language import detect_languages
 from services.enrich.processor import enrich_records

@@ -19,7 +19,8 @@ from fastavro import schemaless_writer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.common.avro import HEADER_SIZE, AvroCodec, DecodeError, SchemaRegistry, codec
+from services.common.avro import HEADER_SIZE, AvroCodec, DecodeError, codec
+from services.common.avro_registry import SchemaRegistry
 from services.common.dlq import header_dict
 from services.runtime.batches import decode_batch
 from tests.factories import FACTORIES, make_enriched_event

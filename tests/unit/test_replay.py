@@ -11,21 +11,19 @@ import orjson
 import pytest
 
 from services.common.events import parse_event
-from services.ingest.replay import (
+from services.ingest.pacing import RatePacer, SpeedupPacer, occurred_ms
+from services.ingest.readers import (
     CSV_VALUE,
     INVALID_JSON,
     PAYLOAD_ERROR,
     CsvValueError,
     InputFormatError,
-    RatePacer,
     Record,
-    SpeedupPacer,
     check_csv_header,
     count_lines,
     csv_records,
     csv_row_to_event,
     detect_format,
-    occurred_ms,
     read_csv_header,
     read_records,
 )

@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.analytics import insights, queries
+from services.analytics.charts import _label_levels
 from services.analytics.insights import Headline, delta_count, delta_share, headline, tiles
-from services.analytics.report import USES, _label_levels, generate
+from services.analytics.report import generate
+from services.analytics.report_data import USES
 from services.common import brands
 
 SEOUL = ZoneInfo("Asia/Seoul")

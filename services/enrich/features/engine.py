@@ -18,19 +18,6 @@ from services.enrich.features import conversation, conversion, virality
 
 DEFAULT_ATTRIBUTION_WINDOW_S = 6 * 3600
 
-EVENT_FEATURE_FIELDS = (
-    "cascade_depth",
-    "response_seconds",
-    "touches_before_conversion",
-    "seconds_to_convert",
-    "first_touch_post_id",
-    "last_touch_post_id",
-    "first_touch_campaign_id",
-    "last_touch_campaign_id",
-    "attributed_post_id",
-    "seconds_since_post",
-)
-
 
 @dataclass
 class Stores:
