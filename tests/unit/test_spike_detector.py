@@ -20,6 +20,7 @@ from services.alerts.evaluate import (
     read_series,
     score_alerts,
 )
+from services.alerts.signals import Fired, close_final, new_signal
 from services.alerts.spike import SpikeConfig, SpikeDetector, Transition
 
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
@@ -200,6 +201,20 @@ def test_a_state_of_another_version_restarts_the_warm_up(spiky: Series) -> None:
     # warming up again: the spike that follows is inside the new warm-up, so it raises nothing
     assert [t for ts, value in spiky[SPIKE_AT - 12 :] for t in restarted.update(ts, value)] == []
     assert SpikeDetector.resume(None).to_state() == SpikeDetector().to_state()
+
+
+def test_a_stored_signal_with_an_older_detector_state_restarts_its_warm_up() -> None:
+    # a signal stored by the alerts worker before the detector's state version changed
+    signal = new_signal("brand", "complaints")
+    signal["detector"] = {"version": 1, "profile": [[1.0]] * 24, "episode_excess": 0.0}
+    signal["open"] = {str(b): [3, 10, {}] for b in range(1000, 1010)}
+    signal["watermark"] = 1012 * 300 * 1000
+    fired: list[Fired] = []
+    close_final(signal, SpikeConfig(), 0.0, fired.append)
+    state = signal["detector"]
+    assert state["version"] == SpikeDetector().to_state()["version"]
+    assert state["first_bucket"] == 1001 and state["last_bucket"] == 1012  # a fresh series from here on
+    assert signal["closed"] == 1011 and fired == []
 
 
 def test_cooldown_suppresses_a_second_spike_soon_after_resolve(quiet: Series) -> None:
