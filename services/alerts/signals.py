@@ -264,9 +264,8 @@ def close_final(
         closed = first - 1
     if limit <= closed:
         return
-    detector = (
-        SpikeDetector.from_state(signal["detector"], config) if signal["detector"] else SpikeDetector(config)
-    )
+    # a state stored by an older detector version restarts the warm-up instead of failing the worker
+    detector = SpikeDetector.resume(signal["detector"], config)
     if limit - closed > MAX_GAP_BUCKETS:
         # A long silence: start the series over from the first bucket that has data.
         detector = SpikeDetector(config)
