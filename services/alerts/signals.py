@@ -461,6 +461,16 @@ _UNITS = {
     "unanswered_complaints": "new unanswered complaints",
 }
 
+# Backlog snapshots carry counts, not messages: the page says where the complaints themselves are.
+_WHERE_TO_LOOK = {
+    "unanswered_complaints": (
+        "Where to look: these complaints have no reply from the brand yet. The backlog now: "
+        "`python -m services.analytics.queries Q17 --param brand={brand}`; the complaints per 10 minutes: "
+        "Q18 (docs/analysts.md); their texts are the sample messages of the brand's complaints alert, "
+        "if one fired."
+    ),
+}
+
 
 def _hm(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -511,6 +521,8 @@ def alert_record(fired: Fired, processed_at: datetime) -> dict[str, Any]:
     if fired.samples:
         lines.append("Sample messages:")
         lines += [f"- {s[1]}" for s in fired.samples]
+    elif fired.kind in _WHERE_TO_LOOK and firing:
+        lines.append(_WHERE_TO_LOOK[fired.kind].format(brand=fired.brand_id))
     return _record(
         fired,
         processed_at,
