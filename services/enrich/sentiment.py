@@ -10,10 +10,11 @@ document's score is a ``bincount`` of the weights of its n-grams.
   Features: character 1-5-grams with text boundaries, whitespace-word uni/bigrams, character
   2-6-grams of the text with spaces removed (Korean spacing is inconsistent in social posts), and
   3-7-grams of that space-free text spelled in jamo (endings that straddle syllables).
-* English ("en"): ridge regression on the VADER ground-truth ratings over word uni/bigrams, plus
-  vectorised VADER- and AFINN-lexicon features (valence sums with negation; mid-sentence Title-case
-  words, mostly names, are skipped; emoji valences from the Emoji Sentiment Ranking join the VADER
-  sums) and "!"/"?" counts; every choice, the neutral band included, by leave-one-domain-out
+* English ("en"): ridge regression on the VADER ground-truth ratings over word uni/bigrams and
+  character n-grams, plus vectorised VADER- and AFINN-lexicon features (valence sums with negation;
+  mid-sentence Title-case words, mostly names, can be skipped; VADER's emoticons and emoji valences
+  from the Emoji Sentiment Ranking join the VADER sums) and optional "!"/"?" counts; which of these
+  are used, and every other choice, the neutral band included, by leave-one-domain-out
   cross-validation over the VADER domains (TweetEval is only scored, once).
 * "other": texts with Hangul or without any letter (numbers, emoticons such as "^^" or "-_-",
   punctuation; on NSMC the Korean model gets 70 % of these right, the English one 45 %) go to the
