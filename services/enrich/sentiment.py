@@ -10,10 +10,11 @@ document's score is a ``bincount`` of the weights of its n-grams.
   Features: character 1-5-grams with text boundaries, whitespace-word uni/bigrams, character
   2-6-grams of the text with spaces removed (Korean spacing is inconsistent in social posts), and
   3-7-grams of that space-free text spelled in jamo (endings that straddle syllables).
-* English ("en"): ridge regression on the VADER ground-truth ratings over word uni/bigrams, plus
-  vectorised VADER- and AFINN-lexicon features (valence sums with negation; mid-sentence Title-case
-  words, mostly names, are skipped; emoji valences from the Emoji Sentiment Ranking join the VADER
-  sums) and "!"/"?" counts; every choice, the neutral band included, by leave-one-domain-out
+* English ("en"): ridge regression on the VADER ground-truth ratings over word uni/bigrams and
+  character n-grams, plus vectorised VADER- and AFINN-lexicon features (valence sums with negation;
+  mid-sentence Title-case words, mostly names, can be skipped; VADER's emoticons and emoji valences
+  from the Emoji Sentiment Ranking join the VADER sums) and optional "!"/"?" counts; which of these
+  are used, and every other choice, the neutral band included, by leave-one-domain-out
   cross-validation over the VADER domains (TweetEval is only scored, once).
 * "other": texts with Hangul or without any letter (numbers, emoticons such as "^^" or "-_-",
   punctuation; on NSMC the Korean model gets 70 % of these right, the English one 45 %) go to the
@@ -293,12 +294,18 @@ class Lexicon:
         return table[pos] == keys, pos
 
     def features(
-        self, wdoc: IntArray, wh: U64Array, n_docs: int, extra: FloatArray | None = None
+        self,
+        wdoc: IntArray,
+        wh: U64Array,
+        n_docs: int,
+        extra: FloatArray | None = None,
+        rules: bool = True,
     ) -> FloatArray:
         """``(n_docs, 3 * n_lexicons)``: positive sum, negative sum, compound of each lexicon.
 
-        ``extra``: optional ``(n_docs, 2)`` positive and negative valence sums (emoji) added to the
-        first lexicon's sums before its compound is taken.
+        ``extra``: optional ``(n_docs, 2)`` positive and negative valence sums (emoji, emoticons)
+        added to the first lexicon's sums before its compound is taken. ``rules=False`` drops the
+        negation, booster and "but" rules (plain valence sums).
         """
         out = np.zeros((n_docs, self.N_FEATURES * self.n_lexicons))
         if len(wh) == 0 and extra is None:
@@ -307,6 +314,8 @@ class Lexicon:
             wdoc, wh = np.zeros(0, np.int64), np.zeros(0, np.uint64)
         hit, pos = self._member(wh, self.hashes)
         val = np.where(hit[:, None], self.valences[pos], 0.0)
+        if not rules:
+            return self._sums(out, wdoc, val, n_docs, extra)
         same1 = np.zeros(len(wh), dtype=bool)
         same1[1:] = wdoc[1:] == wdoc[:-1]
         boost = np.zeros(len(wh), dtype=bool)
@@ -326,6 +335,11 @@ class Lexicon:
             has_but = np.bincount(wdoc, weights=but, minlength=n_docs)[wdoc] > 0
             factor = factor * np.where(has_but, np.where(after & ~but, 1.5, 0.5), 1.0)
         val = (val + np.sign(val) * (0.293 * boost)[:, None]) * factor[:, None]
+        return self._sums(out, wdoc, val, n_docs, extra)
+
+    def _sums(
+        self, out: FloatArray, wdoc: IntArray, val: FloatArray, n_docs: int, extra: FloatArray | None
+    ) -> FloatArray:
         for j in range(self.n_lexicons):
             pos_sum = np.bincount(wdoc, weights=np.maximum(val[:, j], 0), minlength=n_docs).astype(np.float64)
             neg_sum = np.bincount(wdoc, weights=np.minimum(val[:, j], 0), minlength=n_docs).astype(np.float64)
@@ -386,26 +400,43 @@ def punctuation_features(texts: Sequence[str]) -> FloatArray:
 
 
 class EmojiValences:
-    """Valence of single emoji code points, as extra lexicon entries (on the -4..4 lexicon scale).
+    """Valence of single emoji code points and of emoticon tokens, as extra lexicon entries (on the
+    -4..4 lexicon scale).
 
-    Tweets use emoji where they would use sentiment words, and the word features never see them.
-    A text's emoji valences are added to the first lexicon's positive/negative sums, so they reach
-    the score through weights learned from words (the training data has no emoji to learn from).
+    Tweets use emoji and emoticons (":)", ":-(", "<3") where they would use sentiment words, and the
+    word features never see them. A text's valences are added to the first lexicon's
+    positive/negative sums, so they reach the score through weights learned from words (the training
+    data has no emoji to learn from; its tweets have emoticons). Emoticons are whitespace-delimited
+    tokens looked up lower-cased, as VADER does.
     """
 
     def __init__(
-        self, codepoints: npt.NDArray[np.integer[Any]], valences: npt.NDArray[np.floating[Any]]
+        self,
+        codepoints: npt.NDArray[np.integer[Any]],
+        valences: npt.NDArray[np.floating[Any]],
+        emoticons: npt.NDArray[np.str_] | None = None,
+        emoticon_valences: npt.NDArray[np.floating[Any]] | None = None,
     ) -> None:
         order = np.argsort(codepoints, kind="stable")
         self.codepoints = np.asarray(codepoints, dtype=np.int64)[order]
         self.valences = np.asarray(valences, dtype=np.float64)[order]
         self.table = dict(zip(self.codepoints.tolist(), self.valences.tolist(), strict=True))
+        self.emoticons: dict[str, float] = {}
+        if emoticons is not None and emoticon_valences is not None:
+            values = np.asarray(emoticon_valences, np.float64).tolist()
+            self.emoticons = dict(zip([str(e) for e in emoticons], values, strict=True))
 
     def sums(self, texts: Sequence[str]) -> FloatArray:
-        """``(n, 2)``: per text, the sum of positive and of negative emoji valences."""
+        """``(n, 2)``: per text, the sum of positive and of negative emoji and emoticon valences."""
         out = np.zeros((len(texts), 2))
         table = self.table
+        emoticons = self.emoticons
         for i, text in enumerate(texts):
+            if emoticons:
+                for token in text.lower().split():
+                    v = emoticons.get(token)
+                    if v is not None:
+                        out[i, 0 if v > 0 else 1] += v
             if text.isascii():
                 continue
             for ch in _REPEAT.sub(r"\1\1", text):
@@ -423,12 +454,13 @@ def english_dense_features(
     title_case: bool,
     punctuation: bool,
     emoji: EmojiValences | None = None,
+    rules: bool = True,
 ) -> FloatArray:
     """The English model's dense columns: 3 per lexicon, then the 2 punctuation counts (if enabled)."""
     if title_case and len(wh):
         wh = np.where(title_case_words(texts, wdoc), wh ^ _NOT_IN_LEXICON, wh)
     extra = emoji.sums(texts) if emoji is not None else None
-    cols = [lexicon.features(wdoc, wh, len(texts), extra)]
+    cols = [lexicon.features(wdoc, wh, len(texts), extra, rules)]
     if punctuation:
         cols.append(punctuation_features(texts))
     return np.hstack(cols)
@@ -467,19 +499,26 @@ class LinearTextModel:
         self.lexicon_weights = np.zeros(0)
         self.title_case = bool(config.get("title_case", False))
         self.punctuation = bool(config.get("punctuation", False))
+        self.rules = bool(config.get("lexicon_rules", True))
         self.emoji: EmojiValences | None = None
         if "lex_hashes" in arrays:
             self.lexicon = Lexicon(arrays, config.get("lexicons", ["lex"]))
             self.lexicon_weights = np.asarray(config["lexicon_weights"], dtype=np.float64)
         if "emoji_codepoints" in arrays:
-            self.emoji = EmojiValences(arrays["emoji_codepoints"], arrays["emoji_valences"])
+            emoticons = bool(config.get("emoticons", False)) and "emoticon_tokens" in arrays
+            self.emoji = EmojiValences(
+                arrays["emoji_codepoints"],
+                arrays["emoji_valences"],
+                arrays["emoticon_tokens"] if emoticons else None,
+                arrays["emoticon_valences"] if emoticons else None,
+            )
 
     def featurise(self, texts: Sequence[str]) -> tuple[IntArray, IntArray, FloatArray]:
         """(doc, bucket) of every hashed feature occurrence, and the dense columns (may be 0 wide)."""
         docs, ids, wdoc, wh = self._hashed(texts)
         if self.lexicon is not None:
             dense = english_dense_features(
-                texts, wdoc, wh, self.lexicon, self.title_case, self.punctuation, self.emoji
+                texts, wdoc, wh, self.lexicon, self.title_case, self.punctuation, self.emoji, self.rules
             )
         else:
             dense = np.zeros((len(texts), 0))

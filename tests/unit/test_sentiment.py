@@ -180,8 +180,50 @@ def test_title_case_names_do_not_carry_lexicon_sentiment() -> None:
 def test_every_configured_lexicon_contributes() -> None:
     en = S.load_model().models["en"]
     assert en.lexicon is not None
-    assert en.lexicon.n_lexicons == 2  # VADER and AFINN-165
+    assert en.config["lexicons"][0] == "lex"  # VADER first: emoji and emoticons join its sums
+    assert en.lexicon.n_lexicons == len(en.config["lexicons"])
     assert (en.lexicon.valences != 0).any(axis=0).all()
+
+
+def _toy_lexicon() -> S.Lexicon:
+    return S.Lexicon(
+        {
+            "lex_hashes": S.english_word_hash(["good", "bad"]),
+            "lex_valences": np.array([2.0, -2.0]),
+            "lex_negators": S.english_word_hash(["not"]),
+            "lex_boosters": S.english_word_hash(["very"]),
+            "lex_buts": S.english_word_hash(["but"]),
+        }
+    )
+
+
+def test_lexicon_rules_switch_negation_and_boosters() -> None:
+    texts = ["good", "not good", "very good"]
+    wdoc, wh = _word_stream(texts)
+    with_rules = _toy_lexicon().features(wdoc, wh, 3, rules=True)
+    plain = _toy_lexicon().features(wdoc, wh, 3, rules=False)
+    assert with_rules[:, :2].tolist() == [[0.5, 0.0], [0.0, -0.74 * 2 / 4], [(2 + 0.293) / 4, 0.0]]
+    assert plain[:, :2].tolist() == [[0.5, 0.0], [0.5, 0.0], [0.5, 0.0]]
+
+
+def test_emoticons_are_whitespace_tokens_looked_up_lower_cased() -> None:
+    emoji = S.EmojiValences(
+        np.array([0x1F60D]), np.array([3.0]), np.array([":)", ":(", ":d"]), np.array([2.0, -2.0, 2.5])
+    )
+    got = emoji.sums(["nice :)", "meh :( :)", "ok:)", ":D \U0001f60d", "no emoticon"])
+    assert got.tolist() == [[2.0, 0.0], [2.0, -2.0], [0.0, 0.0], [5.5, 0.0], [0.0, 0.0]]
+    without = S.EmojiValences(np.array([0x1F60D]), np.array([3.0]))
+    assert without.sums(["nice :)", ":D \U0001f60d"]).tolist() == [[0.0, 0.0], [3.0, 0.0]]
+
+
+def test_shipped_english_switches_reach_the_features() -> None:
+    en = S.load_model().models["en"]
+    assert en.rules == en.config["lexicon_rules"]
+    assert en.emoji is not None
+    assert bool(en.emoji.emoticons) == en.config["emoticons"]
+    assert en.spec.char == tuple(en.config["features"]["char"])
+    _, _, dense = en.featurise(["see you tomorrow :)", "see you tomorrow"])
+    assert (dense[0, 0] > dense[1, 0]) == en.config["emoticons"]  # VADER's positive sum
 
 
 def test_punctuation_features_are_capped_counts() -> None:
