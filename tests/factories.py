@@ -60,6 +60,7 @@ def make_enriched_event(**overrides: Any) -> dict[str, Any]:
             "complaint_reasons": ["refund", "charged twice"],
             "cascade_depth": None,
             "response_seconds": None,
+            "unanswered_complaints_change": 0,
             "touches_before_conversion": None,
             "seconds_to_convert": None,
             "first_touch_post_id": None,

@@ -1,10 +1,10 @@
 """Alerts worker: reputation signals per brand in faust tables, detection, and delivery.
 
-Three agents turn inputs into alerts on ``social.alerts`` (enriched events → count signals; brand
-backlog snapshots → the unanswered-complaints level; post snapshots → viral negative posts), in event
+Two agents turn inputs into alerts on ``social.alerts`` (enriched events → count signals, the
+unanswered-complaints growth among them; post snapshots → viral negative posts), in event
 time with an allowed lateness (later events are dropped and counted in
 ``engage_alerts_late_events_total``), with the same per-key exactly-once state as enrich (the enriched
-topic is keyed by brand, so a brand's signals stay on one partition). A fourth agent delivers
+topic is keyed by brand, so a brand's signals stay on one partition). A third agent delivers
 ``social.alerts`` to Alertmanager and the webhook and acks each batch only after every sink accepted
 it: while Alertmanager is down the agent retries and the alerts wait in Kafka, so a fired alert is
 never lost. Firing alerts are re-posted every ``alert_resend_seconds`` from a table of active alerts
@@ -50,7 +50,6 @@ def create_app(settings: AlertsSettings) -> faust.App:
         return app.topic(name, value_serializer="raw", key_serializer="raw", partitions=partitions)
 
     enriched_topic = topic(settings.topic_enriched)
-    backlog_topic = topic(settings.topic_brand_backlog)
     posts_topic = topic(settings.topic_post_virality)
     alerts_topic = topic(settings.topic_alerts, partitions=1)
     dlq_topic = topic(settings.topic_dlq)
@@ -104,10 +103,6 @@ def create_app(settings: AlertsSettings) -> faust.App:
     @app.agent(enriched_topic, name="signals")
     async def count_signals(stream: faust.StreamT) -> None:
         await run_batches(stream, "enriched_event")
-
-    @app.agent(backlog_topic, name="backlog")
-    async def backlog(stream: faust.StreamT) -> None:
-        await run_batches(stream, "brand_backlog")
 
     @app.agent(posts_topic, name="viral-negative")
     async def viral_negative(stream: faust.StreamT) -> None:

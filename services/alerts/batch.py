@@ -1,6 +1,6 @@
 """The alerts worker's batches as functions over plain records, tested without Kafka.
 
-:func:`handle_batch` runs one input batch (enriched events, backlog or post snapshots) through the
+:func:`handle_batch` runs one input batch (enriched events or post snapshots) through the
 alert engine and says what to publish on the alerts topic; :func:`plan_delivery` turns a batch read
 back from the alerts topic into what to deliver and how the table of firing alerts changes. The faust
 agents in :mod:`services.alerts.app` do the reading, sending and acking around them.
@@ -22,7 +22,6 @@ _ALERT = codec("alert")
 #: Avro subject of each input topic -> the engine method that processes it.
 INPUTS: dict[str, Callable[[AlertEngine], Callable[..., list[dict[str, Any]]]]] = {
     "enriched_event": lambda engine: engine.process_events,
-    "brand_backlog": lambda engine: engine.process_backlog,
     "post_virality": lambda engine: engine.process_posts,
 }
 

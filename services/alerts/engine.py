@@ -1,9 +1,9 @@
-"""Batches of enriched events and feature snapshots → signal state → alert records. Pure.
+"""Batches of enriched events and post snapshots → signal state → alert records. Pure.
 
 State lives in mappings handed in (faust tables in the worker, dicts in tests) with the same per-key
 exactly-once marks as the enrich features (:mod:`services.common.keyed_state`): each input topic
-updates its own keys (counts from ``social.events.enriched``, the backlog level from
-``social.features.brands``, viral negative posts from ``social.features.posts``), so the offsets a key
+updates its own keys (counts, the unanswered-complaints growth among them, from
+``social.events.enriched``; viral negative posts from ``social.features.posts``), so the offsets a key
 remembers always come from one topic. Alerts a key emitted are remembered with the offset that caused
 them, so a batch redelivered after a crash re-publishes them instead of losing them (their ids are
 deterministic, so sinks see the same alert again and deduplicate it).
@@ -126,24 +126,6 @@ class AlertEngine:
                 return
             duplicate = bool(verdict) and verdict[0] == "duplicate"
             signals.add_event(state, record, n, conversation, self.config, self.lateness, fire, duplicate)
-
-        return apply
-
-    def process_backlog(
-        self, rows: Sequence[dict[str, Any]], positions: Sequence[Position], write: Writer | None = None
-    ) -> list[dict[str, Any]]:
-        """The unanswered-complaints level per brand, from ``brand_backlog`` snapshots (event time)."""
-        if "unanswered_complaints" not in self.kinds:
-            return []
-        items = []
-        for row, pos in zip(rows, positions, strict=True):
-            apply = self._level(row["updated_at"], int(row["unanswered_complaints"]))
-            items.append(([(f"{row['brand_id']}|unanswered_complaints", apply)], pos))
-        return self._run(items, write)
-
-    def _level(self, updated_at: datetime, level: int) -> Apply:
-        def apply(state: State, fire: Fire) -> None:
-            signals.add_level(state, updated_at, level, self.config, self.lateness, fire)
 
         return apply
 

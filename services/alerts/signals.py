@@ -1,6 +1,6 @@
 """Reputation signals per brand, bucketed in event time, and the alerts the detector's transitions make.
 
-Pure: the faust agent feeds enriched events and feature snapshots in, stores the JSON-shaped state in
+Pure: the faust agent feeds enriched events and post snapshots in, stores the JSON-shaped state in
 tables and publishes what comes out. Every brand has one detector per signal kind:
 
 - ``mentions``: customer conversation volume (comments, replies, mentions, messages, shares) —
@@ -8,9 +8,13 @@ tables and publishes what comes out. Every brand has one detector per signal kin
 - ``negative_mentions``: the part of it with negative sentiment;
 - ``complaints``: messages flagged ``is_complaint``;
 - ``unfollows``: fan loss;
-- ``unanswered_complaints``: growth of the brand's backlog of open complaints (from ``brand_backlog``
-  snapshots: the bucket's value is how much the backlog grew in it). The level itself only grows —
-  some complaints are never answered — so its growth, not its size, is what can spike.
+- ``unanswered_complaints``: growth of the brand's backlog of open complaints: each enriched event's
+  ``unanswered_complaints_change`` (+1 for a complaint not answered yet, -1 for the reply that
+  answered one) counts in its own event-time bucket, whose value is how much the backlog grew in it
+  (never below zero). The level itself only grows — some complaints are never answered — so its
+  growth, not its size, is what can spike. (Per event rather than from ``brand_backlog`` snapshots:
+  a snapshot carries a whole batch's change at its latest event time, so how the stream was batched
+  would move growth between buckets and change what pages.)
 
 **Event time.** Every event counts in the bucket of its own ``occurred_at``. A signal's *watermark* is
 the latest event time it has seen; a bucket is final, and goes to the detector, once the watermark is
@@ -26,8 +30,9 @@ latency: a bucket is judged ``allowed_lateness`` after it ends (lower it where s
 
 - *Minimum volume*: a spike pages only when its window holds at least ``PAGE_MIN_EXCESS`` messages
   above expected; a significant jump from 1 to 4 complaints is not worth waking anyone.
-- *Reputation, not popularity*: a complaints or negative-mentions spike pages only when those messages
-  rose beyond what the conversation volume explains: the volume-explained count is the window's
+- *Reputation, not popularity*: a complaints, negative-mentions or backlog-growth spike pages only when
+  those messages rose beyond what the conversation volume explains (a popular post draws more comments,
+  so more complaints, and more of them wait for an answer): the volume-explained count is the window's
   conversation times the brand's usual share; the window must hold ``SHARE_RISE`` times that, and the
   minimum volume counts messages beyond it as well as beyond the detector's expectation. A launch that
   goes viral with happy comments brings proportionally more of everything, and never pages; nor does a
@@ -58,19 +63,23 @@ from typing import Any
 from services.alerts.spike import SpikeConfig, SpikeDetector, Transition
 
 CONVERSATION_TYPES = frozenset(("comment", "reply", "mention", "message", "share"))
-COUNT_KINDS = ("mentions", "negative_mentions", "complaints", "unfollows")
-LEVEL_KINDS = ("unanswered_complaints",)
-KINDS = COUNT_KINDS + LEVEL_KINDS
+COUNT_KINDS = ("mentions", "negative_mentions", "complaints", "unfollows", "unanswered_complaints")
+NET_KINDS = frozenset(("unanswered_complaints",))
+"""Kinds whose events count +1 or -1: a bucket's value is its net growth, floored at zero."""
+KINDS = COUNT_KINDS
 # Paging kinds by default: reputation, not popularity. A viral launch spikes ``mentions`` too, so
-# the volume signal alone only pages when configured (ENGAGE_ALERT_KINDS).
+# the volume signal alone only pages when configured (ENGAGE_ALERT_KINDS). So does the backlog's
+# growth: per 15 minutes it is mostly the complaints that just arrived (brands answer in tens of
+# minutes), so it pages with every complaints spike, a second page for one incident, and on popular
+# posts whose comments bring the usual share of complaints (the 3-day simulation of
+# tests/unit/test_alert_engine.py: besides the crisis, its only fire was such a post).
 DEFAULT_KINDS = (
     "negative_mentions",
     "complaints",
     "unfollows",
-    "unanswered_complaints",
     "viral_negative_post",
 )
-SHARE_KINDS = frozenset(("negative_mentions", "complaints"))
+SHARE_KINDS = frozenset(("negative_mentions", "complaints", "unanswered_complaints"))
 CRITICAL_KINDS = frozenset(
     ("negative_mentions", "complaints", "unanswered_complaints", "viral_negative_post")
 )
@@ -106,7 +115,8 @@ POST_QUIET_SECONDS = 2 * 3600.0
 def counts_for(record: dict[str, Any]) -> dict[str, int]:
     """What one enriched event adds to each count signal of its brand."""
     if record.get("is_brand"):
-        return {}
+        change = int(record.get("unanswered_complaints_change") or 0)
+        return {"unanswered_complaints": change} if change else {}
     kind = record["event_type"]
     if kind == "unfollow":
         return {"unfollows": 1}
@@ -117,6 +127,8 @@ def counts_for(record: dict[str, Any]) -> dict[str, int]:
         out["negative_mentions"] = 1
     if record.get("is_complaint"):
         out["complaints"] = 1
+    if change := int(record.get("unanswered_complaints_change") or 0):
+        out["unanswered_complaints"] = change
     return out
 
 
@@ -126,11 +138,10 @@ def new_signal(brand_id: str, kind: str) -> dict[str, Any]:
         "kind": kind,
         "closed": None,  # last final bucket (None: nothing judged yet)
         "watermark": None,  # latest event time seen, epoch ms
-        "open": {},  # bucket -> [count (level kinds: level change), conversation, {post_id: n}]
+        "open": {},  # bucket -> [count (net kinds: net change), conversation, {post_id: n}]
         "samples": {},  # bucket -> [[event_id, text, score], ...]
         "history": [],  # [[bucket, count, conversation, {post_id: n}, samples], ...] closed buckets
         "share": [0.0, 0.0],  # decayed (signal, conversation) sums: the usual share
-        "base": None,  # level kinds: the level of the last snapshot applied
         "detector": None,
         "episode": None,  # the paged episode: {"alerts": [[start, severity, fired ms], ...]}
         "held": None,  # the detector's episode in progress: its fire's expectation, score and window
@@ -189,7 +200,7 @@ def add_event(
         cell = signal["open"].setdefault(key, [0, 0, {}])
         cell[0] += n
         cell[1] += conversation
-        if n:
+        if n > 0:  # evidence: the messages that raised the count, not the replies that lowered it
             if post := record.get("post_id"):
                 cell[2][post] = cell[2].get(post, 0) + 1
             _add_sample(signal["samples"].setdefault(key, []), record)
@@ -222,30 +233,6 @@ def event_clock(
         clock["closed"] = limit
         clock["seen"] = {b: ids for b, ids in clock["seen"].items() if int(b) > limit}
     return verdict
-
-
-def add_level(
-    signal: dict[str, Any],
-    updated_at: datetime,
-    level: int,
-    config: SpikeConfig,
-    lateness_seconds: float,
-    on_fire: Callable[[Fired], None],
-) -> bool:
-    """A backlog snapshot: the change since the previous snapshot counts in the bucket of its event time.
-
-    The level is cumulative, so the change a late snapshot brings (late complaints entering the backlog)
-    is attributed to no bucket at all — it is neither growth now nor growth in a final bucket."""
-    bucket = bucket_of(updated_at, config)
-    last = signal["base"]
-    signal["base"] = level
-    if signal["closed"] is not None and bucket <= signal["closed"]:
-        return False
-    cell = signal["open"].setdefault(str(bucket), [0, 0, {}])
-    cell[0] += level - last if last is not None else 0
-    signal["watermark"] = max(signal["watermark"] or 0, _ms(updated_at))
-    close_final(signal, config, lateness_seconds, on_fire)
-    return True
 
 
 def close_final(
@@ -289,7 +276,7 @@ def _close_bucket(
     cell = signal["open"].pop(key, None)
     samples = signal["samples"].pop(key, [])
     value, conversation, posts = (cell[0], cell[1], cell[2]) if cell else (0, 0, {})
-    if signal["kind"] in LEVEL_KINDS:
+    if signal["kind"] in NET_KINDS:
         value = max(0, value)  # answered complaints shrink the backlog; only its growth can spike
     history = signal["history"]
     top = dict(sorted(posts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_POSTS])
@@ -337,9 +324,9 @@ def usual_share(signal: dict[str, Any]) -> float:
 def page_decision(kind: str, observed: float, expected: float, explained: float | None) -> tuple[bool, str]:
     """Whether a detector fire pages, and at which severity (the policy in the module docstring).
 
-    ``expected`` is the detector's expectation for the window; ``explained`` (complaints and negative
-    mentions) is what the window's conversation volume explains at the brand's usual share. The minimum
-    volume counts messages beyond both."""
+    ``expected`` is the detector's expectation for the window; ``explained`` (complaints, negative
+    mentions and backlog growth) is what the window's conversation volume explains at the brand's
+    usual share. The minimum volume counts messages beyond both."""
     baseline = max(expected, explained or 0.0)
     excess = observed - baseline
     if excess < PAGE_MIN_EXCESS:
@@ -461,16 +448,6 @@ _UNITS = {
     "unanswered_complaints": "new unanswered complaints",
 }
 
-# Backlog snapshots carry counts, not messages: the page says where the complaints themselves are.
-_WHERE_TO_LOOK = {
-    "unanswered_complaints": (
-        "Where to look: these complaints have no reply from the brand yet. The backlog now: "
-        "`python -m services.analytics.queries Q17 --param brand={brand}`; the complaints per 10 minutes: "
-        "Q18 (docs/analysts.md); their texts are the sample messages of the brand's complaints alert, "
-        "if one fired."
-    ),
-}
-
 
 def _hm(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -521,8 +498,6 @@ def alert_record(fired: Fired, processed_at: datetime) -> dict[str, Any]:
     if fired.samples:
         lines.append("Sample messages:")
         lines += [f"- {s[1]}" for s in fired.samples]
-    elif fired.kind in _WHERE_TO_LOOK and firing:
-        lines.append(_WHERE_TO_LOOK[fired.kind].format(brand=fired.brand_id))
     return _record(
         fired,
         processed_at,

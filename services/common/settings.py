@@ -296,8 +296,11 @@ class AlertsSettings(CommonSettings):
         86400.0, description="No alerts for a brand's signal before it has this much history."
     )
     alert_kinds: str = Field(
-        "negative_mentions,complaints,unfollows,unanswered_complaints,viral_negative_post",
-        description="Comma-separated signals that page ('mentions' adds volume; services/alerts/signals.py).",
+        "negative_mentions,complaints,unfollows,viral_negative_post",
+        description=(
+            "Comma-separated signals that page ('mentions' adds volume, 'unanswered_complaints' the "
+            "backlog's growth; services/alerts/signals.py)."
+        ),
     )
     alertmanager_url: str = Field(
         "", description="Alertmanager base URL (API v2); empty: not delivered there."

@@ -15,7 +15,7 @@ from services.common.events import EventValidationError, parse_event
 from services.enrich.complaint_model import assess_batch
 from services.enrich.language import detect_languages
 
-PIPELINE_VERSION = "3"
+PIPELINE_VERSION = "4"
 
 
 def invalid_reason(record: dict[str, Any], max_text_chars: int) -> str | None:

@@ -249,7 +249,6 @@ def replay_alert_engine(p: Pipeline) -> tuple[dict[str, Any], set[tuple[str, str
     alerts: list[dict[str, Any]] = []
     for topic, subject, process in (
         (s.topic_enriched, "enriched_event", engine.process_events),
-        (s.topic_brand_backlog, "brand_backlog", engine.process_backlog),
         (s.topic_post_virality, "post_virality", engine.process_posts),
     ):
         decoder = codec(subject)

@@ -1,9 +1,9 @@
-"""The alerts worker's three input streams built from simulated or demo events, without Kafka.
+"""The alerts worker's two input streams built from simulated or demo events, without Kafka.
 
 ``Enrich`` stands for one enrich worker: it labels events (sentiment and complaint from the simulator's
-own labels, or the demo's negative texts), runs the real feature engine for the brand and post
-snapshots, and keeps every topic's offsets, so successive calls continue the same topics (a backfill
-after live traffic)."""
+own labels, or the demo's negative texts), runs the real feature engine for the per-event features
+(the unanswered-complaints change among them) and the post snapshots, and keeps every topic's offsets,
+so successive calls continue the same topics (a backfill after live traffic)."""
 
 from __future__ import annotations
 
@@ -19,17 +19,9 @@ from services.enrich.features.engine import FeatureEngine, Stores
 from services.sim import demo
 
 BRAND_PARTITION = {"cafe-lumi": 0, "hanbit-mobile": 1, "nordpeak-outdoor": 0}
-SNAPSHOT_SUBJECTS = {"brands": "brand_backlog", "posts": "post_virality"}
 _DEMO_NEGATIVE = frozenset(demo.KO_NEGATIVE + demo.EN_NEGATIVE)
 
-Batch = tuple[
-    list[dict[str, Any]],
-    list[Position],
-    list[dict[str, Any]],
-    list[Position],
-    list[dict[str, Any]],
-    list[Position],
-]
+Batch = tuple[list[dict[str, Any]], list[Position], list[dict[str, Any]], list[Position]]
 
 
 def label(e: dict[str, Any]) -> dict[str, Any]:
@@ -63,27 +55,19 @@ class Enrich:
             records = [label(e) for e in events[i : i + size]]
             positions = [self._next(BRAND_PARTITION.get(r["brand_id"], 0)) for r in records]
             result = self.features.process(records, positions)
-            brands = [_decoded(r, "brand_backlog") for r in result.brands]
+            for record, extra in zip(records, result.event_features, strict=True):
+                record.update(extra)  # as the enrich batch does before publishing
             posts = [_decoded(r, "post_virality") for r in result.posts]
-            out.append(
-                (
-                    records,
-                    positions,
-                    brands,
-                    [self._next(("brands", 0)) for _ in brands],
-                    posts,
-                    [self._next(("posts", 0)) for _ in posts],
-                )
-            )
+            out.append((records, positions, posts, [self._next(("posts", 0)) for _ in posts]))
         return out
 
     def events_only(self, events: list[dict[str, Any]], size: int = 1000) -> list[Batch]:
-        """Batches of enriched events alone (no feature snapshots): for the count signals, cheaply."""
+        """Batches of enriched events alone (no feature engine): for the count signals, cheaply."""
         out: list[Batch] = []
         for i in range(0, len(events), size):
             records = [label(e) for e in events[i : i + size]]
             positions = [self._next(BRAND_PARTITION.get(r["brand_id"], 0)) for r in records]
-            out.append((records, positions, [], [], [], []))
+            out.append((records, positions, [], []))
         return out
 
     def _next(self, topic_partition: Any) -> Position:
@@ -95,8 +79,7 @@ class Enrich:
 
 def run(engine: AlertEngine, batches: list[Batch]) -> list[dict[str, Any]]:
     alerts: list[dict[str, Any]] = []
-    for records, positions, brands, brand_pos, posts, post_pos in batches:
+    for records, positions, posts, post_pos in batches:
         alerts += engine.process_events(records, positions)
-        alerts += engine.process_backlog(brands, brand_pos)
         alerts += engine.process_posts(posts, post_pos)
     return alerts

@@ -13,10 +13,14 @@ from services.alerts.engine import AlertEngine
 from services.alerts.signals import COUNT_KINDS
 from services.alerts.spike import SpikeConfig
 from services.common.avro import codec
-from services.sim.simulator import SimulationConfig, simulate
+from services.sim.simulator import DEFAULT_BRANDS, SimulationConfig, simulate
 from tests.unit.alert_streams import Batch, Enrich, run
 
 DAY = 86400.0
+
+
+def _without_wall_clock(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in a.items() if k not in ("fired_at", "processed_at")} for a in alerts]
 
 
 def _records(config: SimulationConfig) -> list[dict[str, Any]]:
@@ -88,3 +92,20 @@ def test_replay_after_a_crash_republishes_the_same_alerts(
     assert fired_at
     for a in again:
         codec("alert").encode(a)
+
+
+def test_the_backlog_growth_pages_the_crisis_whatever_the_enrich_batches() -> None:
+    """The backlog's growth counts each complaint and answer in its own event-time bucket, so how enrich
+    batched the events cannot move growth between buckets (a snapshot per batch did: it carried the
+    batch's change at its latest event, and a fast replay paged a brand without a crisis)."""
+    brand = tuple(b for b in DEFAULT_BRANDS if b.brand_id == "hanbit-mobile")
+    config = SimulationConfig(seed=5, duration_seconds=2 * DAY, brands=brand, crisis_count=1, crisis_day=2)
+    events = _records(config)
+    kinds = ("complaints", "unanswered_complaints")
+    alerts = [
+        _without_wall_clock(run(AlertEngine({}, SpikeConfig(), kinds), Enrich().batches(events, size)))
+        for size in (1000, 97, 5000)
+    ]
+    assert alerts[0] == alerts[1] == alerts[2]
+    fired = {(a["brand_id"], a["kind"]) for a in alerts[0] if a["status"] == "firing"}
+    assert ("hanbit-mobile", "unanswered_complaints") in fired

@@ -336,18 +336,3 @@ def test_a_viral_negative_post_pages_with_its_post_and_resolves_when_it_calms_do
     assert resolve["fired_event_time"] == fire["event_time"]
     for a in alerts:
         codec("alert").encode(a)
-
-
-def test_a_backlog_alert_without_message_texts_says_where_the_complaints_are() -> None:
-    """Backlog snapshots carry counts only: the page points at the queries that list the complaints."""
-    from services.alerts.spike import Transition
-
-    at = datetime(2026, 11, 2, 18, 35, tzinfo=UTC)
-    t = Transition("fire", at, 120.0, 0.0, 6.4, "critical", 900)
-    record = signals.alert_record(signals.Fired("acme", "unanswered_complaints", t, at), at)
-    assert "Sample messages:" not in record["description"]
-    assert "Where to look:" in record["description"] and "Q17 --param brand=acme" in record["description"]
-    resolved = Transition("resolve", at + timedelta(hours=1), 1.0, 0.0, 0.0, "critical", 900)
-    record = signals.alert_record(signals.Fired("acme", "unanswered_complaints", resolved, at), at)
-    assert "Where to look:" not in record["description"]
-    codec("alert").encode(record)

@@ -33,9 +33,8 @@ def _without_wall_clock(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _through_batches(engine: AlertEngine, batches: list[Batch]) -> list[Any]:
     outs = []
-    for records, positions, brands, brand_pos, posts, post_pos in batches:
+    for records, positions, posts, post_pos in batches:
         outs.append(handle_batch(engine, "enriched_event", records, positions))
-        outs.append(handle_batch(engine, "brand_backlog", brands, brand_pos))
         outs.append(handle_batch(engine, "post_virality", posts, post_pos))
     return outs
 

@@ -98,7 +98,7 @@ def test_round_trip_each_subject(subject: str) -> None:
     ("subject", "schema_id"),
     [
         ("social_event", 1),
-        ("enriched_event", 8),
+        ("enriched_event", 10),
         ("alert", 9),
         ("post_virality", 5),
         ("follower_funnel", 6),
@@ -290,9 +290,10 @@ def test_repo_registry_is_consistent() -> None:
 def test_registry_lookup() -> None:
     registry = SchemaRegistry.load()
     schema_id, schema = registry.latest("enriched_event")
-    assert schema_id == 8
+    assert schema_id == 10
     assert registry.by_id(2)[0] == "enriched_event"  # v1 stays readable
     assert registry.by_id(4)[0] == "enriched_event"  # and v2
+    assert registry.by_id(8)[0] == "enriched_event"  # and v3
     assert schema["name"] == "io.engage.events.EnrichedEvent"
     subject, alert_schema = registry.by_id(3)
     assert subject == "alert"
@@ -345,13 +346,13 @@ def test_changed_default_without_new_version_is_detected(tmp_path: Path) -> None
     # The Parsing Canonical Form ignores defaults, so only the resolution fingerprint catches this.
     schemas = copy_schemas(tmp_path)
     schema = json.loads((schemas / "enriched_event.avsc").read_text())
-    next(f for f in schema["fields"] if f["name"] == "pipeline_version")["default"] = "3"
+    next(f for f in schema["fields"] if f["name"] == "pipeline_version")["default"] = "4"
     (schemas / "enriched_event.avsc").write_text(json.dumps(schema))
     entry = next(e for e in read_registry(schemas) if e["path"] == "enriched_event.avsc")
     assert fingerprint(schema) == entry["fingerprint"]
     problems = SchemaRegistry.load(schemas).check()
     assert len(problems) == 1
-    assert "enriched_event v3" in problems[0]
+    assert "enriched_event v4" in problems[0]
 
 
 def test_doc_only_edit_needs_no_new_version(tmp_path: Path) -> None:
@@ -385,7 +386,7 @@ def test_missing_registry_is_a_problem_not_a_crash(tmp_path: Path) -> None:
 # -- evolution -------------------------------------------------------------------------------------
 
 
-NEXT_ID = 10  # the id the next registered schema gets (highest in schemas/registry.json + 1)
+NEXT_ID = 11  # the id the next registered schema gets (highest in schemas/registry.json + 1)
 
 
 def test_v1_bytes_decode_with_v2_reader(tmp_path: Path) -> None:

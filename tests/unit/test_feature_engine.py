@@ -26,6 +26,8 @@ def _records(seed: int, duration: float) -> tuple[list[dict[str, Any]], GroundTr
     for e in sim.events:
         r = dict(e)
         r["occurred_at"] = datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00"))
+        intent = (e.get("attributes") or {}).get("sim_intent")
+        r["is_complaint"] = intent == "complaint" and not e["is_brand"]  # the model's flag, as labelled
         records.append(r)
     return records, sim.ground_truth
 
@@ -112,6 +114,15 @@ def _check_against_truth(out: Collector, truth: GroundTruth) -> None:
         assert reply["response_seconds"] == pytest.approx(resp.response_seconds), resp
     answered = {e["parent_id"] for e in out.events.values() if e.get("response_seconds") is not None}
     assert answered == {r.comment_event_id for r in truth.responses}
+    # Each event's backlog change, summed, is the brand's backlog: the same change on redelivery.
+    changes: dict[str, int] = defaultdict(int)
+    for e in out.events.values():
+        changes[e["brand_id"]] += e.get("unanswered_complaints_change", 0)
+    assert {b: changes[b] for b in out.brands} == {
+        b: r["unanswered_complaints"] for b, r in out.brands.items()
+    }
+    assert all(r["unanswered_complaints"] > 0 for r in out.brands.values())
+    assert sum(e.get("unanswered_complaints_change") == -1 for e in out.events.values()) > 0
 
 
 def test_features_equal_ground_truth(day: tuple[list[dict[str, Any]], GroundTruth]) -> None:
@@ -236,5 +247,16 @@ def test_open_items_and_unanswered_complaints() -> None:
     assert brand["unfollows_attributed"] == 1
     by_id = {e["event_id"]: f for e, f in zip(events, result.event_features, strict=True)}
     assert by_id["e3"]["response_seconds"] == 4.0
+    # The backlog in event time: +1 when complaint e1 arrives, -1 when e3 answers it; nothing for a
+    # second answer, a non-complaint, or a complaint answered before it arrived (e5, then e9).
+    change = {i: f.get("unanswered_complaints_change") for i, f in by_id.items()}
+    assert {i: c for i, c in change.items() if c is not None} == {
+        "e1": 1,
+        "e2": 0,
+        "e3": -1,
+        "e4": 0,
+        "e5": 0,
+        "e9": 0,
+    }
     assert "response_seconds" not in by_id["e4"]
     assert by_id["e6"]["attributed_post_id"] == "p1" and by_id["e6"]["seconds_since_post"] == 30.0

@@ -7,8 +7,11 @@ the item is then created already answered and closes when it arrives. Items are 
 ``brand|item_event_id`` and remember what opened and closed them, so a replayed event re-derives the
 same transition.
 
-*Brand backlog*: per brand, open items, unanswered complaints (open items flagged ``is_complaint``:
-the alerts service pages on its growth), answered items and their summed response time.
+*Brand backlog*: per brand, open items, unanswered complaints (open items flagged ``is_complaint``),
+answered items and their summed response time. Each opening complaint and answering reply also
+carries its own change to the unanswered complaints (``unanswered_complaints_change``, +1/-1): the
+alerts service pages on the backlog's growth from those, bucketed by each event's own time, so how
+events were batched into snapshots cannot move growth from one bucket to another.
 
 *Fan loss*: an unfollow is attributed to the brand's most recent post on the same platform published
 at most ``attribution_window_ms`` before it; the brand state keeps the latest posts per platform for
@@ -89,6 +92,24 @@ def apply_close_to_brand(brand: State, item: State, reply_id: str) -> None:
     brand["open"] -= 1
     brand["unanswered_complaints"] -= item["complaint"]
     _count_answer(brand, item)
+
+
+def backlog_change_on_open(item: State, event_id: str) -> int:
+    """The opening event's ``unanswered_complaints_change``: +1 for a complaint not answered on arrival.
+
+    Derived from the item's state, which remembers what opened and closed it, so a redelivered event
+    carries the same change as the first delivery (as :func:`apply_open_to_brand` counted it once)."""
+    if item["opened_by"] != event_id or not item["complaint"] or _answered_on_arrival(item):
+        return 0
+    return 1
+
+
+def backlog_change_on_close(item: State, reply_id: str) -> int:
+    """The reply's ``unanswered_complaints_change``: -1 when it answered an open complaint (the cases
+    :func:`apply_close_to_brand` counts)."""
+    if item["closed_by"] != reply_id or item["opened_at"] is None or _answered_on_arrival(item):
+        return 0
+    return -1 if item["complaint"] else 0
 
 
 def _answered_on_arrival(item: State) -> bool:

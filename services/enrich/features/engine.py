@@ -155,6 +155,7 @@ class FeatureEngine:
             update(scopes["threads"], key, item, open_)
             b = brand
             update(scopes["brands"], brand_id, b, lambda: conversation.apply_open_to_brand(b, item))
+            out["unanswered_complaints_change"] = conversation.backlog_change_on_open(item, r["event_id"])
         elif conversation.closes_item(r) and brand is not None:
             key = f"{brand_id}|{r['parent_id']}"
             item = scopes["threads"].get_or_create(key, conversation.new_item)
@@ -168,4 +169,5 @@ class FeatureEngine:
             )
             if item["closed_by"] == r["event_id"]:
                 out["response_seconds"] = conversation.response_seconds(item)
+            out["unanswered_complaints_change"] = conversation.backlog_change_on_close(item, r["event_id"])
         return out
