@@ -62,7 +62,7 @@ def test_parse_anchors_reads_the_published_table() -> None:
 
 
 def test_the_dev_set_readme_anchors_match_their_counts() -> None:
-    readme = Path("/work/shared/data/nab_devset/README.md")
+    readme = Path(__file__).resolve().parents[3] / "shared" / "data" / "nab_devset" / "README.md"
     if not readme.exists():
         pytest.skip("the NAB dev set is not on this machine")
     anchors = parse_anchors(readme.read_text())
