@@ -73,6 +73,9 @@ class _ServiceWorker(faust.Worker):
             print(f"consumer state not available: {exc!r}", file=self.stderr, flush=True)
 
 
+PRODUCER_METADATA_MAX_AGE_MS = 10_000
+
+
 def faust_broker_kwargs(settings: CommonSettings) -> dict[str, object]:
     """faust.App keyword arguments for the broker connection, including SASL/TLS credentials."""
     kwargs: dict[str, object] = {
@@ -81,6 +84,12 @@ def faust_broker_kwargs(settings: CommonSettings) -> dict[str, object]:
         "topic_replication_factor": settings.topic_replication,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
+        # aiokafka's metadata synchronizer can sit out a whole refresh interval while the producer
+        # waits on a metadata update for a partition whose leader it does not know yet (seen in the
+        # fault tests right after faust creates its changelog topics: a batch's sends, and with them
+        # the worker, stalled for minutes with `unknown_leaders_exist`). The interval bounds the stall;
+        # a metadata request every 10 s costs the broker nothing.
+        "producer_metadata_max_age_ms": PRODUCER_METADATA_MAX_AGE_MS,
         "autodiscover": False,
     }
     proto = settings.kafka_security_protocol

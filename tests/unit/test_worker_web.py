@@ -33,3 +33,13 @@ def test_faust_table_router_and_debug_pages_are_not_served(tmp_path: Path) -> No
     add_health_views(app)
     got = asyncio.run(_get(app, "/table/", "/router/", "/graph/", "/stats/", "/healthz"))
     assert [status for status, _ in got] == [404, 404, 404, 404, 200]
+
+
+def test_the_producer_refreshes_metadata_often_enough_to_bound_a_stalled_send(tmp_path: Path) -> None:
+    """The faust producer's aiokafka client gets the short metadata interval (not aiokafka's 5 min)."""
+    from services.runtime.app import PRODUCER_METADATA_MAX_AGE_MS
+
+    app = _app(tmp_path)
+    assert app.conf.producer_metadata_max_age_ms == PRODUCER_METADATA_MAX_AGE_MS <= 30_000
+    producer_kwargs = app.producer._settings_default()  # what faust hands to AIOKafkaProducer
+    assert producer_kwargs["metadata_max_age_ms"] == PRODUCER_METADATA_MAX_AGE_MS
