@@ -6,8 +6,12 @@ Each repetition builds the enriched rows of the simulated events exactly as the 
 - ``load_ceiling_rows_per_s``: column-oriented chDB inserts of those rows in ``loader_batch_size``
   batches, no Kafka (:mod:`bench.load_ceiling`, a process of its own);
 - ``loader_rows_per_s``: the rows Avro-encoded into a fresh enriched topic as a backlog, then
-  `engage loader worker` started on a fresh consumer group and chDB path and timed from ready until
-  the group has committed every offset; the table is checked to hold every event once;
+  `engage loader worker` started on a fresh consumer group and chDB path and timed from ready
+  (/readyz: partitions assigned) until the group has committed every offset, polled every 20 ms on
+  one open admin client (the lag helper of the other benchmarks opens fresh clients per poll and
+  sees a commit a second or so late, a large share of a run of a few seconds); the table is checked
+  to hold every event once. ``seconds_to_last_insert`` is until ``max(loaded_at)`` (ClickHouse's
+  stamp of the last insert), for comparison;
 - ``loader_vs_load_ceiling``: their ratio in this repetition.
 
 The report gives the median of the per-repetition ratios, so a machine slowed by its neighbours
@@ -34,7 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,7 +54,7 @@ from bench.common import (  # noqa: E402
     stop_process,
     write_report,
 )
-from bench.enrich_worker import Stalled, query, wait_committed  # noqa: E402
+from bench.enrich_worker import Stalled, query  # noqa: E402
 from bench.load_ceiling import enriched_rows, load_ceiling  # noqa: E402
 from services.common.avro import codec  # noqa: E402
 from services.common.kafka import ensure_topics  # noqa: E402
@@ -74,11 +80,39 @@ async def produce_enriched(settings: EnrichSettings, rows: list[dict[str, Any]])
     return len(rows)
 
 
+async def wait_all_committed(
+    settings: EnrichSettings, group: str, topics: list[str], timeout: float = 300, interval: float = 0.02
+) -> float:
+    """Wall-clock time at which ``group`` had committed the end of every partition of ``topics`` (which
+    nothing writes to meanwhile), polled every ``interval`` seconds on one admin client."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in range(settings.topic_partitions)]
+        ends = {tp: end for tp, end in (await consumer.end_offsets(tps)).items() if end > 0}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                offsets = await admin.list_consumer_group_offsets(group)
+            except KafkaError:  # the group's coordinator not known yet
+                offsets = {}
+            done = {tp: m.offset for tp, m in offsets.items() if m is not None}
+            if all(done.get(tp, -1) >= end for tp, end in ends.items()):
+                return time.time()
+            await asyncio.sleep(interval)
+        raise Stalled(f"{group} did not commit the end of {topics} in {timeout:.0f}s")
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
 @contextlib.contextmanager
 def loader_worker(
     settings: LoaderSettings, log_path: Path
 ) -> Iterator[tuple[subprocess.Popen[bytes], float]]:
-    """`engage loader worker` until the block ends; yields (the process, monotonic time it was ready)."""
+    """`engage loader worker` until the block ends; yields (the process, wall-clock time it was ready)."""
     level = {"ENGAGE_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning")}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -98,7 +132,7 @@ def loader_worker(
                 if httpx.get(url, timeout=2).status_code == 200:
                     break
             time.sleep(0.05)
-        yield proc, time.monotonic()
+        yield proc, time.time()
     finally:
         stop_process(proc)
 
@@ -112,19 +146,22 @@ def run_loader(bootstrap: str, rows: list[dict[str, Any]], tmp: Path) -> dict[st
     with loader_worker(loader, tmp / "loader.log") as (_, ready):
         try:
             done = asyncio.run(
-                wait_committed(
+                wait_all_committed(
                     enrich, loader.loader_app_id, [enrich.topic_enriched, *enrich.feature_topics()]
                 )
             )
         except Stalled as exc:
             raise Stalled(f"{exc}\nloader log:\n{(tmp / 'loader.log').read_text()[-1500:]}") from None
-        [[count, distinct]] = query(enrich, "SELECT count(), uniqExact(event_id) FROM events")
+        [[count, distinct, last]] = query(
+            enrich, "SELECT count(), uniqExact(event_id), toUnixTimestamp64Milli(max(loaded_at)) FROM events"
+        )
     if int(distinct) != len(rows) or int(count) != len(rows):
         raise RuntimeError(f"{len(rows)} rows produced but {count} loaded ({distinct} distinct event_ids)")
     return {
         "rows": int(count),
         "seconds": round(done - ready, 3),
         "rows_per_s": round(int(count) / (done - ready)),
+        "seconds_to_last_insert": round(int(last) / 1000 - ready, 3),
     }
 
 
@@ -138,6 +175,7 @@ def measure_once(bootstrap: str, events: list[dict[str, Any]]) -> dict[str, Any]
         "load_ceiling_rows_per_s": ceiling["rows_per_s"],
         "loader_rows_per_s": loaded["rows_per_s"],
         "loader_seconds": loaded["seconds"],
+        "loader_seconds_to_last_insert": loaded["seconds_to_last_insert"],
         "loader_vs_load_ceiling": round(loaded["rows_per_s"] / ceiling["rows_per_s"], 3),
     }
 

@@ -164,6 +164,7 @@ class Loader:
             batch = await self._prepare(records)
             await self._settle()
             self._inserting = asyncio.create_task(self._insert_and_commit(batch), name="loader-insert")
+            await asyncio.sleep(0)  # let it hand the insert to its thread before decoding goes on
 
     async def _settle(self) -> None:
         """Wait for the batch being inserted (and committed), raising what it raised."""
@@ -237,21 +238,18 @@ class Loader:
         decoder = self._decoders.get(target.subject)
         if decoder is None:
             decoder = self._decoders[target.subject] = codec(target.subject, timestamp_millis=True)
-        dead = OutputBatch(self.producer)
-        loaded: list[tuple[ConsumerRecord[bytes, bytes], dict[str, Any]]] = []
-        for message in batch:
-            try:
-                loaded.append((message, decoder.decode(message.value)))
-            except DecodeError as exc:
+        # In a thread of its own: the event loop stays free to fetch, and to commit the batch being
+        # inserted and start the next insert the moment that insert is done.
+        rows, undecodable = await asyncio.to_thread(_decode_rows, decoder, target, batch)
+        if undecodable:
+            dead = OutputBatch(self.producer)
+            for message, exc in undecodable:
                 metrics.DLQ.labels("loader", exc.reason).inc()
                 _dead_letter(dead, self.settings.topic_dlq, message, exc.reason, str(exc))
-        if len(dead):
             await asyncio.gather(*(await dead.send()))
-        if not loaded:
-            return None
-        columns = to_columns([r for _, r in loaded], target.columns)
-        token = _dedup_token([m for m, _ in loaded])
-        return _TopicRows(target, loaded, columns, token, time.perf_counter() - started)
+        if rows is not None:
+            rows.decode_seconds = time.perf_counter() - started
+        return rows
 
     async def _insert(self, rows: _TopicRows) -> None:
         started = time.perf_counter()
@@ -339,6 +337,23 @@ class _TopicRows:
     columns: list[list[Any]]
     token: str
     decode_seconds: float
+
+
+def _decode_rows(
+    decoder: AvroCodec, target: LoadTarget, batch: Sequence[ConsumerRecord[bytes, bytes]]
+) -> tuple[_TopicRows | None, list[tuple[ConsumerRecord[bytes, bytes], DecodeError]]]:
+    """Decode ``batch`` and build its columns and deduplication token; also the undecodable messages."""
+    loaded: list[tuple[ConsumerRecord[bytes, bytes], dict[str, Any]]] = []
+    undecodable: list[tuple[ConsumerRecord[bytes, bytes], DecodeError]] = []
+    for message in batch:
+        try:
+            loaded.append((message, decoder.decode(message.value)))
+        except DecodeError as exc:
+            undecodable.append((message, exc))
+    if not loaded:
+        return None, undecodable
+    columns = to_columns([r for _, r in loaded], target.columns)
+    return _TopicRows(target, loaded, columns, _dedup_token([m for m, _ in loaded]), 0.0), undecodable
 
 
 @dataclass
