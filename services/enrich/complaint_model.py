@@ -64,8 +64,7 @@ _KO_WORD = re.compile(r"[^\s.,!?~\"'()\[\]]+")
 
 def fold(ids: IntArray, bits: int) -> IntArray:
     """Sentiment feature buckets (Korean and offset English ones) -> the complaint model's 2^bits."""
-    mixed = ids.astype(np.uint64)  # a copy, then worked on in place (these arrays are long)
-    mixed += np.uint64(1)
+    mixed = ids.view(np.uint64) + np.uint64(1)  # ids >= 0: the same values; a new array, then in place
     mixed *= _GOLDEN
     mixed >>= np.uint64(64 - bits)
     return mixed.view(np.int64)  # < 2^bits: the same values
@@ -91,30 +90,38 @@ def dense_features(
 ) -> tuple[FloatArray, list[list[tuple[str, int, int]]]]:
     """``(n, len(DENSE_COLUMNS))`` dense columns and each text's cue matches (for the reasons).
 
-    Column by column over the batch: the scan per text, the counts of all texts in one ``bincount``.
+    One pass over the texts (cue scan, target, address), then the counts of all texts in one
+    ``bincount``.
     """
     n = len(normalised)
+    width = len(DENSE_COLUMNS)
     scan_en, scan_ko, scan_all = rules._SCAN_EN.matches, _SCAN_KO.matches, rules._SCAN_ALL.matches
     ascii_alnum = _ASCII_ALNUM.search
-    all_matches = [
-        (scan_en(t) if lang == "en" else (scan_ko(t) if ascii_alnum(t) is None else scan_all(t))) if t else []
-        for t, lang in zip(normalised, routed, strict=True)
-    ]
-    out = np.zeros((n, len(DENSE_COLUMNS)))
-    cells = [
-        i * len(DENSE_COLUMNS) + _CUE_INDEX[kind]
-        for i, found in enumerate(all_matches)
-        for kind, _, _ in found
-    ]
-    if cells:
-        counts = np.bincount(np.array(cells, dtype=np.int64), minlength=n * len(DENSE_COLUMNS))
-        out[:, :6] = np.minimum(counts.reshape(n, len(DENSE_COLUMNS))[:, :6], _CUE_CAP)
     target_en, target_all, address = rules._TARGET_EN.search, rules._TARGET_ALL.search, rules._ADDRESS.search
-    out[:, 6] = [
-        (target_en(t) if lang == "en" else target_all(t)) is not None
-        for t, lang in zip(normalised, routed, strict=True)
-    ]
-    out[:, 7] = [address(t) is not None for t in normalised]
+    cue_index = _CUE_INDEX
+    all_matches: list[list[tuple[str, int, int]]] = []
+    cells: list[int] = []
+    targets: list[bool] = []
+    addresses: list[bool] = []
+    # one pass over the texts: cue matches (as cells of the count matrix), target and address
+    for i, (t, lang) in enumerate(zip(normalised, routed, strict=True)):
+        if lang == "en":
+            found = scan_en(t) if t else []
+            targets.append(target_en(t) is not None)
+        else:
+            found = (scan_ko(t) if ascii_alnum(t) is None else scan_all(t)) if t else []
+            targets.append(target_all(t) is not None)
+        addresses.append(address(t) is not None)
+        all_matches.append(found)
+        if found:
+            base = i * width
+            cells += [base + cue_index[kind] for kind, _, _ in found]
+    out = np.zeros((n, width))
+    if cells:
+        counts = np.bincount(np.array(cells, dtype=np.int64), minlength=n * width)
+        out[:, :6] = np.minimum(counts.reshape(n, width)[:, :6], _CUE_CAP)
+    out[:, 6] = targets
+    out[:, 7] = addresses
     out[:, 8] = scores
     np.maximum(-out[:, 8], 0.0, out=out[:, 9])
     out[:, 10] = [lang == "ko" for lang in routed]
@@ -165,7 +172,7 @@ class ComplaintModel:
         self._pieces.clear()
 
     def hashed_scores(self, analysis: TextAnalysis, n: int) -> FloatArray:
-        w = self.weights[fold(analysis.ids, self.bits)]
+        w = self.weights.take(fold(analysis.ids, self.bits))
         return np.bincount(analysis.docs, weights=w, minlength=n) * analysis.norm
 
     def decision(self, analysis: TextAnalysis, dense: FloatArray) -> FloatArray:
@@ -259,32 +266,43 @@ class ComplaintModel:
             lang: ([], [], [], []) for lang in ("ko", "en")
         }
         cue_weight = {kind: float(self.dense_weights[_CUE_INDEX[kind]]) for kind in ("strong", "weak")}
+        # the tone's share per text, for the whole batch at once (the same products and sums)
+        tones = (dense[:, 8] * self.dense_weights[8] + dense[:, 9] * self.dense_weights[9]).tolist()
+        negative = (dense[:, 8] < 0).tolist()
         for i, (text, lang) in enumerate(zip(normalised, routed, strict=True)):
             for kind, start, end in matches[i]:
                 if kind in cue_weight:
                     candidates[i].append((cue_weight[kind], start, end, text[start:end].strip()))
-            words = [m.span() for m in (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)]
-            if lang == "en" and len(words) > 1:
-                ends = [end for _, end in words[1:]]
-                starts = [words[k // 2][0] for k in range(2 * len(words) - 1)]
-                stops = [words[k // 2][1] if k % 2 == 0 else ends[k // 2] for k in range(2 * len(words) - 1)]
+            found = (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)
+            word_starts, word_stops = [], []
+            for m in found:
+                start, stop = m.span()
+                word_starts.append(start)
+                word_stops.append(stop)
+            if lang == "en" and len(word_starts) > 1:
+                # word k, then the pair of words k and k + 1: start of word k, stop of word k or k + 1
+                starts = [0] * (2 * len(word_starts) - 1)
+                starts[0::2] = word_starts
+                starts[1::2] = word_starts[:-1]
+                stops = starts.copy()
+                stops[0::2] = word_stops
+                stops[1::2] = word_stops[1:]
             else:
-                starts, stops = [start for start, _ in words], [end for _, end in words]
+                starts, stops = word_starts, word_stops
             of_text, all_starts, all_stops, pieces = spans[lang]
             of_text += [i] * len(starts)
             all_starts += starts
             all_stops += stops
-            pieces += [text[start:end] for start, end in zip(starts, stops, strict=True)]
-            tone = dense[i, 8] * self.dense_weights[8] + dense[i, 9] * self.dense_weights[9]
-            if tone > 0 and dense[i, 8] < 0:
-                candidates[i].append((float(tone), -1, -1, NEGATIVE_TONE))
+            pieces += [text[start:stop] for start, stop in zip(starts, stops, strict=True)]
+            if tones[i] > 0 and negative[i]:
+                candidates[i].append((tones[i], -1, -1, NEGATIVE_TONE))
         for lang, (of_text, all_starts, all_stops, pieces) in spans.items():
             if not pieces:
                 continue
             # A word or pair recurs across a batch ("the", "my order"); its hashed n-grams, and so
             # their weight sum, do not depend on the other texts: featurise each distinct one once.
-            distinct: dict[str, int] = {}
-            inverse = [distinct.setdefault(piece, len(distinct)) for piece in pieces]
+            distinct = {piece: k for k, piece in enumerate(dict.fromkeys(pieces))}  # first-seen order
+            inverse = list(map(distinct.__getitem__, pieces))
             sums = np.array(self._piece_sums(sentiment.models[lang], lang, list(distinct)))[inverse]
             text_of = np.array(of_text, dtype=np.int64)
             values = sums * norm[text_of]

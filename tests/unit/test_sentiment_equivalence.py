@@ -193,3 +193,36 @@ def test_decision_from_equals_the_float16_bincount() -> None:
     expected = np.bincount(docs, weights=model.weights[ids], minlength=3)
     expected = expected / np.sqrt(np.maximum(np.bincount(docs, minlength=3), 1.0)) + model.bias
     assert model.decision_from(3, docs, ids, dense).tobytes() == expected.tobytes()
+
+
+def reference_emoji_sums(emoji: S.EmojiValences, texts: Sequence[str]) -> np.ndarray:
+    """Every token looked up, every character of the squeezed text looked up, in text order."""
+    out = np.zeros((len(texts), 2))
+    for i, text in enumerate(texts):
+        for token in text.lower().split():
+            v = emoji.emoticons.get(token)
+            if v is not None:
+                out[i, 0 if v > 0 else 1] += v
+        for ch in S._REPEAT.sub(r"\1\1", text):
+            v = emoji.table.get(ord(ch))
+            if v is not None:
+                out[i, 0 if v > 0 else 1] += v
+    return out
+
+
+def test_emoji_and_emoticon_sums_equal_the_reference(texts) -> None:
+    emoji = S.load_model().models[EN].emoji
+    assert emoji is not None and emoji.emoticons
+    batch = [t for t in texts if t is not None]
+    batch += [
+        "love it 😍😍😍😍 :) :-( <3 </3",
+        "XD :D :P ;) so good",
+        "☺️👍🏽 thanks!! 😂 lol :/",
+        "no emoji here at all",
+        "😡 worst :( :( :(",
+        "🙂🙃 ¦©® ok",
+    ]
+    got = emoji.sums(batch)
+    expected = reference_emoji_sums(emoji, batch)
+    assert got.tobytes() == expected.tobytes()
+    assert np.count_nonzero(expected) > 8  # emoji and emoticons of both signs were found
