@@ -90,38 +90,30 @@ def dense_features(
 ) -> tuple[FloatArray, list[list[tuple[str, int, int]]]]:
     """``(n, len(DENSE_COLUMNS))`` dense columns and each text's cue matches (for the reasons).
 
-    One pass over the texts (cue scan, target, address), then the counts of all texts in one
-    ``bincount``.
+    Column by column over the batch: the scan per text, the counts of all texts in one ``bincount``.
     """
     n = len(normalised)
-    width = len(DENSE_COLUMNS)
     scan_en, scan_ko, scan_all = rules._SCAN_EN.matches, _SCAN_KO.matches, rules._SCAN_ALL.matches
     ascii_alnum = _ASCII_ALNUM.search
-    target_en, target_all, address = rules._TARGET_EN.search, rules._TARGET_ALL.search, rules._ADDRESS.search
-    cue_index = _CUE_INDEX
-    all_matches: list[list[tuple[str, int, int]]] = []
-    cells: list[int] = []
-    targets: list[bool] = []
-    addresses: list[bool] = []
-    # one pass over the texts: cue matches (as cells of the count matrix), target and address
-    for i, (t, lang) in enumerate(zip(normalised, routed, strict=True)):
-        if lang == "en":
-            found = scan_en(t) if t else []
-            targets.append(target_en(t) is not None)
-        else:
-            found = (scan_ko(t) if ascii_alnum(t) is None else scan_all(t)) if t else []
-            targets.append(target_all(t) is not None)
-        addresses.append(address(t) is not None)
-        all_matches.append(found)
-        if found:
-            base = i * width
-            cells += [base + cue_index[kind] for kind, _, _ in found]
-    out = np.zeros((n, width))
+    all_matches = [
+        (scan_en(t) if lang == "en" else (scan_ko(t) if ascii_alnum(t) is None else scan_all(t))) if t else []
+        for t, lang in zip(normalised, routed, strict=True)
+    ]
+    out = np.zeros((n, len(DENSE_COLUMNS)))
+    cells = [
+        i * len(DENSE_COLUMNS) + _CUE_INDEX[kind]
+        for i, found in enumerate(all_matches)
+        for kind, _, _ in found
+    ]
     if cells:
-        counts = np.bincount(np.array(cells, dtype=np.int64), minlength=n * width)
-        out[:, :6] = np.minimum(counts.reshape(n, width)[:, :6], _CUE_CAP)
-    out[:, 6] = targets
-    out[:, 7] = addresses
+        counts = np.bincount(np.array(cells, dtype=np.int64), minlength=n * len(DENSE_COLUMNS))
+        out[:, :6] = np.minimum(counts.reshape(n, len(DENSE_COLUMNS))[:, :6], _CUE_CAP)
+    target_en, target_all, address = rules._TARGET_EN.search, rules._TARGET_ALL.search, rules._ADDRESS.search
+    out[:, 6] = [
+        (target_en(t) if lang == "en" else target_all(t)) is not None
+        for t, lang in zip(normalised, routed, strict=True)
+    ]
+    out[:, 7] = [address(t) is not None for t in normalised]
     out[:, 8] = scores
     np.maximum(-out[:, 8], 0.0, out=out[:, 9])
     out[:, 10] = [lang == "ko" for lang in routed]
