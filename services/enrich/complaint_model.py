@@ -151,7 +151,7 @@ class ComplaintModel:
         if new:
             docs, ids = model.hashed_features(new)
             ids = ids + EN_BUCKET_OFFSET if lang == "en" else ids
-            weights = self.weights[fold(ids, self.bits)]
+            weights = self.weights.take(fold(ids, self.bits))
             fresh = np.bincount(docs, weights=weights, minlength=len(new)).tolist()
             if len(cache) + len(new) > PIECE_CACHE_SIZE:
                 cache.clear()
@@ -265,29 +265,27 @@ class ComplaintModel:
             for kind, start, end in matches[i]:
                 if kind in cue_weight:
                     candidates[i].append((cue_weight[kind], start, end, text[start:end].strip()))
-            found = (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)
-            word_starts, word_stops = [], []
-            for m in found:
-                start, stop = m.span()
-                word_starts.append(start)
-                word_stops.append(stop)
-            if lang == "en" and len(word_starts) > 1:
+            if tones[i] > 0 and negative[i]:
+                candidates[i].append((tones[i], -1, -1, NEGATIVE_TONE))
+            word_spans = [m.span() for m in (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)]
+            if not word_spans:
+                continue
+            word_starts, word_stops = zip(*word_spans, strict=True)
+            if lang == "en" and len(word_spans) > 1:
                 # word k, then the pair of words k and k + 1: start of word k, stop of word k or k + 1
-                starts = [0] * (2 * len(word_starts) - 1)
+                starts = [0] * (2 * len(word_spans) - 1)
                 starts[0::2] = word_starts
                 starts[1::2] = word_starts[:-1]
                 stops = starts.copy()
                 stops[0::2] = word_stops
                 stops[1::2] = word_stops[1:]
             else:
-                starts, stops = word_starts, word_stops
+                starts, stops = list(word_starts), list(word_stops)
             of_text, all_starts, all_stops, pieces = spans[lang]
             of_text += [i] * len(starts)
             all_starts += starts
             all_stops += stops
             pieces += [text[start:stop] for start, stop in zip(starts, stops, strict=True)]
-            if tones[i] > 0 and negative[i]:
-                candidates[i].append((tones[i], -1, -1, NEGATIVE_TONE))
         for lang, (of_text, all_starts, all_stops, pieces) in spans.items():
             if not pieces:
                 continue
@@ -302,8 +300,9 @@ class ComplaintModel:
             order = np.lexsort((-values, text_of))
             first = np.searchsorted(text_of[order], text_of[order], side="left")
             rank = np.arange(len(order)) - first
-            for k in order[rank < 3 * MAX_REASONS].tolist():
-                candidates[of_text[k]].append((float(values[k]), all_starts[k], all_stops[k], pieces[k]))
+            keep = order[rank < 3 * MAX_REASONS]
+            for k, value in zip(keep.tolist(), values[keep].tolist(), strict=True):
+                candidates[of_text[k]].append((value, all_starts[k], all_stops[k], pieces[k]))
         out = []
         for cands in candidates:
             chosen: list[tuple[int, int]] = []
