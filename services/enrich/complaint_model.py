@@ -24,6 +24,7 @@ when the sentiment score did. The weights, threshold and hyper-parameters come f
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 import weakref
@@ -145,7 +146,7 @@ class ComplaintModel:
         ``PIECE_CACHE_SIZE`` pieces, then the cache starts over): words recur across batches.
         """
         cache = self._pieces.setdefault(model, {})
-        known = [cache.get(piece) for piece in pieces]
+        known = list(map(cache.get, pieces))
         new = [piece for piece, value in zip(pieces, known, strict=True) if value is None]
         fresh: list[float] = []
         if new:
@@ -291,7 +292,7 @@ class ComplaintModel:
                 continue
             # A word or pair recurs across a batch ("the", "my order"); its hashed n-grams, and so
             # their weight sum, do not depend on the other texts: featurise each distinct one once.
-            distinct = {piece: k for k, piece in enumerate(dict.fromkeys(pieces))}  # first-seen order
+            distinct = dict(zip(dict.fromkeys(pieces), itertools.count()))  # first-seen order
             inverse = list(map(distinct.__getitem__, pieces))
             sums = np.array(self._piece_sums(sentiment.models[lang], lang, list(distinct)))[inverse]
             text_of = np.array(of_text, dtype=np.int64)
