@@ -168,8 +168,8 @@ def _char_ngrams_into(
             docs.append(doc[:m])
         else:
             sel = np.flatnonzero(not_sep if n == 1 else inner)
-            bucket = h[sel]
-            docs.append(doc[sel])
+            bucket = h.take(sel)  # take: faster than indexing with an array
+            docs.append(doc.take(sel))
         bucket += _salt(salt * 16 + n)
         bucket *= _GOLDEN
         bucket >>= shift
@@ -184,19 +184,20 @@ def word_hashes(
     ``doc``: each position's document number, when the caller has it already.
     """
     prev = np.concatenate(([False], token_mask[:-1]))
-    starts = np.flatnonzero(token_mask & ~prev)
+    is_start = token_mask & ~prev
+    starts = np.flatnonzero(is_start)
     if len(starts) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.uint64)
     tix = np.flatnonzero(token_mask)
-    word_of = np.cumsum(token_mask & ~prev)[tix] - 1
-    offset = np.minimum(tix - starts[word_of], 63)
+    word_of = np.cumsum(is_start).take(tix) - 1
+    offset = np.minimum(tix - starts.take(word_of), 63)
     # hash = mix(sum_k mix(c_k * M(k))): position-dependent random multipliers, mixed per term so
     # that different words do not collide through linear relations between their code points
     seg = np.searchsorted(tix, starts)
-    wh = _splitmix(np.add.reduceat(_splitmix(codes[tix] * _WORD_MULT[offset]), seg))
+    wh = _splitmix(np.add.reduceat(_splitmix(codes.take(tix) * _WORD_MULT.take(offset)), seg))
     if doc is None:
         doc = _doc_numbers(codes)
-    return doc[starts], wh
+    return doc.take(starts), wh
 
 
 def word_ngrams(

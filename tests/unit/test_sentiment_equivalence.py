@@ -2,7 +2,8 @@
 
 A straightforward reference of the featurisation and scoring (each n-gram order's validity from the
 position of the next separator, jamo spelled by ``repeat`` and scattered writes, one bincount of the
-float16 weights per language, a label per text) against the shipped path, on the hand-written
+float16 weights per language, a label per text, every token and character looked up for emoji and
+emoticons) against the shipped path, on the hand-written
 complaint samples and distinct simulator texts (Korean and English) plus edge cases: the same
 feature occurrences in the same order, bit-identical scores and length norms, the same labels.
 """
@@ -76,6 +77,20 @@ def reference_jamo(codes: np.ndarray) -> np.ndarray:
     return out
 
 
+def reference_word_hashes(codes: np.ndarray, token_mask: np.ndarray):
+    prev = np.concatenate(([False], token_mask[:-1]))
+    starts = np.flatnonzero(token_mask & ~prev)
+    if len(starts) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    tix = np.flatnonzero(token_mask)
+    word_of = np.cumsum(token_mask & ~prev)[tix] - 1
+    offset = np.minimum(tix - starts[word_of], 63)
+    seg = np.searchsorted(tix, starts)
+    wh = S._splitmix(np.add.reduceat(S._splitmix(codes[tix] * S._WORD_MULT[offset]), seg))
+    doc = np.cumsum(codes == 0, dtype=np.int64) - 1
+    return doc[starts], wh
+
+
 def reference_blocks(texts: Sequence[str], spec: S.FeatureSpec):
     codes = S.encode(texts)
     blocks = [reference_char_ngrams(codes, spec.char, 1, spec.bits)]
@@ -86,7 +101,7 @@ def reference_blocks(texts: Sequence[str], spec: S.FeatureSpec):
         if spec.jamo:
             blocks.append(reference_char_ngrams(reference_jamo(nospace), spec.jamo, 7, spec.bits))
     mask = (codes != 0) & (codes != S._SPACE) if spec.words == "space" else S.english_token_mask(codes)
-    wdoc, wh = S.word_hashes(codes, mask)
+    wdoc, wh = reference_word_hashes(codes, mask)
     blocks.append(S.word_ngrams(wdoc, wh, 3, spec.bits, spec.word_bigrams))
     return blocks, wdoc, wh
 
