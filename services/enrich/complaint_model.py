@@ -294,9 +294,9 @@ class ComplaintModel:
             # their weight sum, do not depend on the other texts: featurise each distinct one once.
             distinct = dict(zip(dict.fromkeys(pieces), itertools.count()))  # first-seen order
             inverse = list(map(distinct.__getitem__, pieces))
-            sums = np.array(self._piece_sums(sentiment.models[lang], lang, list(distinct)))[inverse]
+            sums = np.array(self._piece_sums(sentiment.models[lang], lang, list(distinct))).take(inverse)
             text_of = np.array(of_text, dtype=np.int64)
-            values = sums * norm[text_of]
+            values = sums * norm.take(text_of)
             # per text, only its strongest few spans can become reasons (overlaps drop some)
             order = np.lexsort((-values, text_of))
             first = np.searchsorted(text_of[order], text_of[order], side="left")

@@ -382,7 +382,7 @@ class Lexicon:
         if len(table) == 0:
             return np.zeros(len(keys), dtype=bool), np.zeros(len(keys), np.int64)
         pos = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-        return table[pos] == keys, pos
+        return table.take(pos) == keys, pos
 
     def features(
         self,
@@ -404,7 +404,7 @@ class Lexicon:
         if len(wh) == 0:
             wdoc, wh = np.zeros(0, np.int64), np.zeros(0, np.uint64)
         hit, pos = self._member(wh, self.hashes)
-        val = np.where(hit[:, None], self.valences[pos], 0.0)
+        val = np.where(hit[:, None], self.valences.take(pos, axis=0), 0.0)
         if not rules:
             return self._sums(out, wdoc, val, n_docs, extra)
         same1 = np.zeros(len(wh), dtype=bool)
