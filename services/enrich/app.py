@@ -46,6 +46,7 @@ def create_app(settings: EnrichSettings) -> faust.App:
         settings.enrich_web_host,
         settings.enrich_web_port,
         store=settings.faust_store,
+        commit_interval=settings.enrich_commit_interval_seconds,
     )
     raw_codec = codec("social_event")
     raw_topic = app.topic(settings.topic_raw, value_serializer="raw", key_serializer="raw")
