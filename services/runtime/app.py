@@ -8,7 +8,7 @@ from pathlib import Path
 import faust
 
 from services.common.settings import CommonSettings
-from services.runtime import offsets
+from services.runtime import consume, offsets
 from services.runtime.batch_send import OutputBatch
 from services.runtime.taskdump import format_consumer, format_tasks
 
@@ -28,6 +28,7 @@ def faust_app(
 
     ``commit_interval``: seconds between offset commits (None: faust's default, 2.8 s)."""
     offsets.install()
+    consume.install()
     data_dir.mkdir(parents=True, exist_ok=True)
     extra: dict[str, object] = {}
     if commit_interval is not None:
