@@ -106,9 +106,10 @@ class _ChangelogSerializer:
         self.name: str = topic.get_topic_name()
         self.persisted = _persisted_offset_hook(table, self.name)
         schema = topic.schema
-        # faust picks the schema's serializer, else the topic's, else the app's (Registry._serializer)
-        self._key_codec = _codec(schema.key_serializer or topic.key_serializer)
-        self._value_codec = _codec(schema.value_serializer or topic.value_serializer)
+        # as faust picks them: the schema's serializer, else the app's (Schema.dumps_*, Registry._serializer)
+        registry = topic.app.serializers
+        self._key_codec = _codec(schema.key_serializer or registry.key_serializer)
+        self._value_codec = _codec(schema.value_serializer or registry.value_serializer)
         self._direct_key = schema.key_type is None
         self._direct_value = schema.value_type is None
 
