@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 from bench.common import stop_process  # noqa: E402
 from services.common.settings import EnrichSettings, to_env  # noqa: E402
 
-COMMIT_INTERVAL_S = 2.8  # faust's default commit interval, which the enrich worker uses
 SNAPSHOT_KINDS = ("posts", "funnels", "brands")
 
 
@@ -115,7 +114,7 @@ def app_main(ready_file: Path, group: str, state_dir: Path) -> None:
         broker_address=settings.kafka_bootstrap,
         consumer_group=group,
         auto_offset_reset="earliest",
-        commit_interval=COMMIT_INTERVAL_S,
+        commit_interval=settings.enrich_commit_interval_seconds,  # the enrich worker's interval
         state_dir=str(state_dir),
         loglevel="WARNING",
         producer_extra_config={"acks": "all"},

@@ -33,13 +33,22 @@ import reprlib
 from collections.abc import Mapping
 from typing import Any, cast
 
-from fastavro import schemaless_reader, schemaless_writer
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.validation import ValidationError
 from fastavro.validation import validate as _fastavro_validate
 
 from services.common.avro_registry import SchemaRegistry
 
-__all__ = ["HEADER_SIZE", "MAGIC_BYTE", "AvroCodec", "DecodeError", "SchemaError", "codec"]
+__all__ = [
+    "HEADER_SIZE",
+    "MAGIC_BYTE",
+    "AvroCodec",
+    "DecodeError",
+    "ExtendingEncoder",
+    "SchemaError",
+    "codec",
+    "extending_encoder",
+]
 
 MAGIC_BYTE = 0
 HEADER_SIZE = 5
@@ -227,3 +236,74 @@ def codec(subject: str, *, timestamp_millis: bool = False) -> AvroCodec:
 
     ``timestamp_millis``: decode ``timestamp-millis`` fields as int epoch milliseconds, not datetimes."""
     return AvroCodec(subject, timestamp_millis=timestamp_millis)
+
+
+class ExtendingEncoder:
+    """Encodes ``subject`` records (e.g. an enriched event) whose latest schema starts with every field of
+    ``base``'s latest schema (the raw event), in order, followed by fields of its own.
+
+    An Avro record is its fields' encodings one after the other, so when the base part of a record is
+    the decoded body of a message written with the latest ``base`` schema, that body *is* the encoding
+    of those fields: :meth:`encode` frames the body as it came and encodes only the extension fields
+    after it, instead of the whole record again. The result is the bytes :meth:`AvroCodec.encode` would
+    write for the record whenever the base body was written the way fastavro writes it (every producer
+    here); a body another Avro writer encoded differently (maps or arrays split into several blocks) is
+    kept as it was, an encoding of the same values. Records without a body, or with a body written with
+    another ``base`` schema version, get the full encode.
+
+    The caller guarantees the base fields of ``record`` are the values decoded from ``body``, unchanged.
+    """
+
+    def __init__(self, subject: str, base: str, registry: SchemaRegistry | None = None) -> None:
+        self.codec = codec(subject) if registry is None else AvroCodec(subject, registry)
+        self.base_schema_id, base_schema = self.codec.registry.latest(base)
+        fields, base_fields = self.codec.schema["fields"], base_schema["fields"]
+        if [(f["name"], f["type"]) for f in fields[: len(base_fields)]] != [
+            (f["name"], f["type"]) for f in base_fields
+        ]:
+            raise ValueError(f"{subject} does not begin with the fields of {base}, in order")
+        self._header = self.codec._header
+        self._extension = parse_schema(
+            {
+                "type": "record",
+                "name": f"{self.codec.schema['name']}Extension",
+                "fields": fields[len(base_fields) :],
+            },
+            named_schemas=dict(self.codec.schema.get("__named_schemas", {})),
+        )
+
+    def __repr__(self) -> str:
+        return f"ExtendingEncoder({self.codec.subject!r}, base_schema_id={self.base_schema_id})"
+
+    def base_body(self, message: bytes | None) -> bytes | None:
+        """The Avro body of a framed ``base`` message if it was written with the latest ``base`` schema
+        (None otherwise: its body encodes another field list)."""
+        if (
+            message is None
+            or len(message) < HEADER_SIZE
+            or message[0] != MAGIC_BYTE
+            or int.from_bytes(message[1:HEADER_SIZE], "big") != self.base_schema_id
+        ):
+            return None
+        return bytes(message[HEADER_SIZE:])
+
+    def encode(self, record: Mapping[str, Any], body: bytes | None) -> bytes:
+        """Frame and serialise ``record``: its base fields as ``body`` (from :meth:`base_body`; None: a
+        full encode), then its own fields. Raises SchemaError naming the field, as ``AvroCodec.encode``."""
+        if body is None:
+            return self.codec.encode(record)
+        buf = io.BytesIO()
+        buf.write(self._header)
+        buf.write(body)
+        try:
+            schemaless_writer(buf, self._extension, record)  # type: ignore[arg-type]
+        except Exception as exc:
+            self.codec.validate(record)
+            raise SchemaError(f"{self.codec.subject}: record cannot be encoded: {exc}") from exc
+        return buf.getvalue()
+
+
+@functools.cache
+def extending_encoder(subject: str, base: str) -> ExtendingEncoder:
+    """Shared :class:`ExtendingEncoder` over the default registry (parse schemas once per process)."""
+    return ExtendingEncoder(subject, base)

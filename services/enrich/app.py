@@ -23,7 +23,7 @@ import time
 import faust
 
 from services.common import metrics
-from services.common.avro import codec
+from services.common.avro import codec, extending_encoder
 from services.common.settings import EnrichSettings
 from services.enrich.batch import OutputTopics, RawEvent, handle_batch
 from services.enrich.features.engine import FeatureEngine, Stores
@@ -46,8 +46,10 @@ def create_app(settings: EnrichSettings) -> faust.App:
         settings.enrich_web_host,
         settings.enrich_web_port,
         store=settings.faust_store,
+        commit_interval=settings.enrich_commit_interval_seconds,
     )
     raw_codec = codec("social_event")
+    body = extending_encoder("enriched_event", "social_event").base_body
     raw_topic = app.topic(settings.topic_raw, value_serializer="raw", key_serializer="raw")
     dlq_topic = app.topic(settings.topic_dlq, value_serializer="raw", key_serializer="raw")
     topics = OutputTopics(
@@ -75,7 +77,10 @@ def create_app(settings: EnrichSettings) -> faust.App:
             started = time.perf_counter()
             metrics.events_received("enrich")
             decoded, pending = await decode_batch(events, raw_codec, dlq_topic, "enrich")
-            inbound = [RawEvent(e.message.key, e.message.partition, e.message.offset, r) for e, r in decoded]
+            inbound = [
+                RawEvent(e.message.key, e.message.partition, e.message.offset, r, body(e.message.value))
+                for e, r in decoded
+            ]
             result = handle_batch(
                 inbound, engine, topics, settings.enrich_max_text_chars, write=changelogs.write
             )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.common.avro import SchemaError, codec
+from services.common.avro import SchemaError, codec, extending_encoder
 from services.common.keyed_state import Position
 from services.enrich.features.engine import FeatureEngine, Writer
 from services.enrich.processor import enrich_records, invalid_reason
@@ -20,12 +20,18 @@ from services.enrich.processor import enrich_records, invalid_reason
 
 @dataclass(frozen=True)
 class RawEvent:
-    """A decoded raw event and where it was read (its partition and offset key the engine's marks)."""
+    """A decoded raw event and where it was read (its partition and offset key the engine's marks).
+
+    ``body``: the message's Avro body when it was written with the latest raw schema
+    (:meth:`ExtendingEncoder.base_body`); the enriched event then reuses it instead of encoding the raw
+    fields again.
+    """
 
     key: bytes | None
     partition: int
     offset: int
     record: dict[str, Any]
+    body: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,8 @@ class EnrichOutputs:
     snapshots: Counter[str] = field(default_factory=Counter)  # snapshot kind -> rows
 
 
-_ENRICHED = codec("enriched_event")
+# The enriched event extends the raw one: its raw fields are written as the raw body they came in.
+_ENRICHED = extending_encoder("enriched_event", "social_event")
 # Snapshot kind -> (Avro codec, message key of a row).
 _SNAPSHOTS: dict[str, tuple[Any, Callable[[dict[str, Any]], str]]] = {
     "posts": (codec("post_virality"), lambda r: f"{r['brand_id']}|{r['post_id']}"),
@@ -89,7 +96,7 @@ def handle_batch(
         out.seen[labels] += 1
         record.update(extra)
         try:
-            value = _ENRICHED.encode(record)
+            value = _ENRICHED.encode(record, event.body)
         except SchemaError as exc:
             out.rejected.append((index, "schema", str(exc)))
             continue

@@ -24,6 +24,7 @@ when the sentiment score did. The weights, threshold and hyper-parameters come f
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 import weakref
@@ -64,8 +65,7 @@ _KO_WORD = re.compile(r"[^\s.,!?~\"'()\[\]]+")
 
 def fold(ids: IntArray, bits: int) -> IntArray:
     """Sentiment feature buckets (Korean and offset English ones) -> the complaint model's 2^bits."""
-    mixed = ids.astype(np.uint64)  # a copy, then worked on in place (these arrays are long)
-    mixed += np.uint64(1)
+    mixed = ids.view(np.uint64) + np.uint64(1)  # ids >= 0: the same values; a new array, then in place
     mixed *= _GOLDEN
     mixed >>= np.uint64(64 - bits)
     return mixed.view(np.int64)  # < 2^bits: the same values
@@ -146,13 +146,13 @@ class ComplaintModel:
         ``PIECE_CACHE_SIZE`` pieces, then the cache starts over): words recur across batches.
         """
         cache = self._pieces.setdefault(model, {})
-        known = [cache.get(piece) for piece in pieces]
+        known = list(map(cache.get, pieces))
         new = [piece for piece, value in zip(pieces, known, strict=True) if value is None]
         fresh: list[float] = []
         if new:
             docs, ids = model.hashed_features(new)
             ids = ids + EN_BUCKET_OFFSET if lang == "en" else ids
-            weights = self.weights[fold(ids, self.bits)]
+            weights = self.weights.take(fold(ids, self.bits))
             fresh = np.bincount(docs, weights=weights, minlength=len(new)).tolist()
             if len(cache) + len(new) > PIECE_CACHE_SIZE:
                 cache.clear()
@@ -165,7 +165,7 @@ class ComplaintModel:
         self._pieces.clear()
 
     def hashed_scores(self, analysis: TextAnalysis, n: int) -> FloatArray:
-        w = self.weights[fold(analysis.ids, self.bits)]
+        w = self.weights.take(fold(analysis.ids, self.bits))
         return np.bincount(analysis.docs, weights=w, minlength=n) * analysis.norm
 
     def decision(self, analysis: TextAnalysis, dense: FloatArray) -> FloatArray:
@@ -259,41 +259,51 @@ class ComplaintModel:
             lang: ([], [], [], []) for lang in ("ko", "en")
         }
         cue_weight = {kind: float(self.dense_weights[_CUE_INDEX[kind]]) for kind in ("strong", "weak")}
+        # the tone's share per text, for the whole batch at once (the same products and sums)
+        tones = (dense[:, 8] * self.dense_weights[8] + dense[:, 9] * self.dense_weights[9]).tolist()
+        negative = (dense[:, 8] < 0).tolist()
         for i, (text, lang) in enumerate(zip(normalised, routed, strict=True)):
             for kind, start, end in matches[i]:
                 if kind in cue_weight:
                     candidates[i].append((cue_weight[kind], start, end, text[start:end].strip()))
-            words = [m.span() for m in (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)]
-            if lang == "en" and len(words) > 1:
-                ends = [end for _, end in words[1:]]
-                starts = [words[k // 2][0] for k in range(2 * len(words) - 1)]
-                stops = [words[k // 2][1] if k % 2 == 0 else ends[k // 2] for k in range(2 * len(words) - 1)]
+            if tones[i] > 0 and negative[i]:
+                candidates[i].append((tones[i], -1, -1, NEGATIVE_TONE))
+            word_spans = [m.span() for m in (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)]
+            if not word_spans:
+                continue
+            word_starts, word_stops = zip(*word_spans, strict=True)
+            if lang == "en" and len(word_spans) > 1:
+                # word k, then the pair of words k and k + 1: start of word k, stop of word k or k + 1
+                starts = [0] * (2 * len(word_spans) - 1)
+                starts[0::2] = word_starts
+                starts[1::2] = word_starts[:-1]
+                stops = starts.copy()
+                stops[0::2] = word_stops
+                stops[1::2] = word_stops[1:]
             else:
-                starts, stops = [start for start, _ in words], [end for _, end in words]
+                starts, stops = list(word_starts), list(word_stops)
             of_text, all_starts, all_stops, pieces = spans[lang]
             of_text += [i] * len(starts)
             all_starts += starts
             all_stops += stops
-            pieces += [text[start:end] for start, end in zip(starts, stops, strict=True)]
-            tone = dense[i, 8] * self.dense_weights[8] + dense[i, 9] * self.dense_weights[9]
-            if tone > 0 and dense[i, 8] < 0:
-                candidates[i].append((float(tone), -1, -1, NEGATIVE_TONE))
+            pieces += [text[start:stop] for start, stop in zip(starts, stops, strict=True)]
         for lang, (of_text, all_starts, all_stops, pieces) in spans.items():
             if not pieces:
                 continue
             # A word or pair recurs across a batch ("the", "my order"); its hashed n-grams, and so
             # their weight sum, do not depend on the other texts: featurise each distinct one once.
-            distinct: dict[str, int] = {}
-            inverse = [distinct.setdefault(piece, len(distinct)) for piece in pieces]
-            sums = np.array(self._piece_sums(sentiment.models[lang], lang, list(distinct)))[inverse]
+            distinct = dict(zip(dict.fromkeys(pieces), itertools.count()))  # first-seen order
+            inverse = list(map(distinct.__getitem__, pieces))
+            sums = np.array(self._piece_sums(sentiment.models[lang], lang, list(distinct))).take(inverse)
             text_of = np.array(of_text, dtype=np.int64)
-            values = sums * norm[text_of]
+            values = sums * norm.take(text_of)
             # per text, only its strongest few spans can become reasons (overlaps drop some)
             order = np.lexsort((-values, text_of))
             first = np.searchsorted(text_of[order], text_of[order], side="left")
             rank = np.arange(len(order)) - first
-            for k in order[rank < 3 * MAX_REASONS].tolist():
-                candidates[of_text[k]].append((float(values[k]), all_starts[k], all_stops[k], pieces[k]))
+            keep = order[rank < 3 * MAX_REASONS]
+            for k, value in zip(keep.tolist(), values[keep].tolist(), strict=True):
+                candidates[of_text[k]].append((value, all_starts[k], all_stops[k], pieces[k]))
         out = []
         for cands in candidates:
             chosen: list[tuple[int, int]] = []

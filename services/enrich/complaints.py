@@ -215,10 +215,14 @@ class _Scanner:
     def __init__(self, cues: Sequence[tuple[str, str]]) -> None:
         self.cues = tuple(cues)
         self._finders: tuple[tuple[re.Pattern[str], str], ...] = ()
+        self._ascii_finders: tuple[tuple[re.Pattern[str], str], ...] = ()  # those an ASCII text can meet
         # the cues that can begin with the next three / two / one characters (one pattern each)
         self._by_three: dict[str, re.Pattern[str]] = {}
         self._by_two: dict[str, re.Pattern[str]] = {}
         self._by_one: dict[str, re.Pattern[str]] = {}
+        # per two-character head: the three-character heads that extend it, and what a text that
+        # continues otherwise falls back to (the two-character head's cues, else the first character's)
+        self._by_pair: dict[str, tuple[dict[str, re.Pattern[str]], re.Pattern[str] | None]] = {}
         # cues by their first three characters (shorter: the whole match, or all that could be
         # worked out; either way a prefix of the text where the cue matches)
         by_head: dict[str, list[int]] = {}
@@ -253,9 +257,19 @@ class _Scanner:
         self._by_three = {k: dispatch(k, k[:2], k[0]) for k in by_head if len(k) == 3}
         self._by_two = {k: dispatch(k, k[0]) for k in by_head if len(k) == 2}
         self._by_one = {k: dispatch(k) for k in by_head if len(k) == 1}
+        extending: dict[str, dict[str, re.Pattern[str]]] = {}
+        for k, pattern in self._by_three.items():
+            extending.setdefault(k[:2], {})[k] = pattern
+        for k in self._by_two:
+            extending.setdefault(k, {})
+        self._by_pair = {
+            k: (longer, self._by_two.get(k) or self._by_one.get(k[0])) for k, longer in extending.items()
+        }
         finders = []
+        ascii_finders = []
         if word_start:
             finders.append((re.compile(rf"\W(?={_trie(word_start)})"), " "))
+            ascii_finders.append(finders[-1])
         if anywhere:
             # Korean and emoji first characters: one class, then (for those that start two-character
             # heads) a second character that some head has; ASCII ones: their own second characters
@@ -272,7 +286,10 @@ class _Scanner:
                 if ch.isascii()
             ]
             finders.append((re.compile(f"[{_char_class(set(anywhere))}](?:{'|'.join(checks)})"), ""))
+            if any(ch.isascii() for ch in anywhere):  # else it needs a non-ASCII first character
+                ascii_finders.append(finders[-1])
         self._finders = tuple(finders)
+        self._ascii_finders = tuple(ascii_finders)
 
     def _compile(self, indexes: list[int]) -> re.Pattern[str]:
         return re.compile(_alternation([self.cues[i] for i in sorted(set(indexes))]))
@@ -291,23 +308,30 @@ class _Scanner:
 
     def candidates(self, text: str) -> list[int]:
         """Positions, in order, where some cue can start (a superset of where one does)."""
-        found = [m.start() for finder, pad in self._finders for m in finder.finditer(pad + text)]
-        if len(self._finders) > 1:
+        finders = self._ascii_finders if text.isascii() else self._finders
+        found = [m.start() for finder, pad in finders for m in finder.finditer(pad + text)]
+        if len(finders) > 1:
             found.sort()
         return found
 
     def matches(self, text: str) -> list[tuple[str, int, int]]:
-        """(kind, start, end) of the cues found in ``text`` (lower-cased), in text order."""
+        """(kind, start, end) of the cues found in ``text`` (lower-cased), in text order.
+
+        At each candidate, the cues that can begin with the next three characters are tried, else
+        those of the next two, else those of the next one: one dictionary look-up for the next two
+        characters (where most candidates stop), one more for the third.
+        """
         if not self._finders:
             return [(m.lastgroup or "", m.start(), m.end()) for m in self.reference.finditer(text)]
         found: list[tuple[str, int, int]] = []
         end = 0
-        by_three, by_two, by_one = self._by_three, self._by_two, self._by_one
+        by_pair, by_one = self._by_pair, self._by_one
         for pos in self.candidates(text):
             if pos < end:
                 continue
+            entry = by_pair.get(text[pos : pos + 2])
             pattern = (
-                by_three.get(text[pos : pos + 3]) or by_two.get(text[pos : pos + 2]) or by_one.get(text[pos])
+                by_one.get(text[pos]) if entry is None else (entry[0].get(text[pos : pos + 3]) or entry[1])
             )
             if pattern is not None and (m := pattern.match(text, pos)) is not None:
                 found.append((m.lastgroup or "", pos, m.end()))

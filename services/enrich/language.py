@@ -154,9 +154,14 @@ def detect_language(text: str | None, declared: str | None = None) -> str:
         if _ASCII_LETTER.search(cleaned) is not None:
             return _english_or_other(cleaned, ascii_only=True)
     else:
+        hangul = len(_HANGUL.findall(cleaned))
+        # Hangul is a subset of the letters, and the letters of the characters: a text whose Hangul
+        # share of all characters reaches 0.3 reaches it among the letters (float division is
+        # monotone in the divisor), so most Korean texts skip counting their letters.
+        if hangul and hangul / len(cleaned) >= 0.3:
+            return KO
         letters = len(_LETTER.findall(cleaned))
         if letters:
-            hangul = len(_HANGUL.findall(cleaned))
             if hangul / letters >= 0.3:
                 return KO
             latin = len(_LATIN.findall(cleaned))
@@ -179,7 +184,7 @@ def _english_or_other(cleaned: str, ascii_only: bool) -> str:
         words = [w.lower() for w in _WORD.findall(cleaned)]
     if "'" in cleaned:
         words = [w.replace("'", "") for w in words]
-    hits = sum(w in _EN_WORDS for w in words)
+    hits = sum(map(_EN_WORDS.__contains__, words))
     if hits and hits / len(words) >= 0.25:
         return EN
     if ascii_only and len(words) <= 3:

@@ -33,6 +33,7 @@ by ``services.enrich.training.sentiment_train``; see ``models/MODEL_CARD.md``.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from collections.abc import Sequence
@@ -58,6 +59,8 @@ _SPACE = 32
 _BASE = np.uint64(0x100000001B3)  # polynomial base of the rolling n-gram hash (FNV prime, odd)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # multiplicative (Fibonacci) hashing of a hash to a bucket
 _REPEAT = re.compile(r"(.)\1{2,}")  # "ㅋㅋㅋㅋㅋ", "!!!!!", "sooooo" -> two copies
+# every float16 value, indexed by its bit pattern (see LinearTextModel.weights_of)
+_FLOAT16_VALUES = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +107,11 @@ def _salt(k: int) -> np.uint64:
     return np.uint64((0xD6E8FEB86659FD93 * k) % (1 << 64))
 
 
-def _doc_index(codes: U64Array) -> tuple[IntArray, IntArray]:
-    """Per position: its document number; per document: the position of the separator after it."""
-    is_sep = codes == 0
-    doc = np.cumsum(is_sep, dtype=np.int64) - 1
-    seps = np.flatnonzero(is_sep)
-    return doc, seps[1:]
+def _doc_numbers(codes: U64Array) -> IntArray:
+    """Per position: its document number (a separator belongs to the text after it)."""
+    doc = np.cumsum(codes == 0, dtype=np.int64)
+    doc -= 1
+    return doc
 
 
 def char_ngrams(codes: U64Array, orders: Sequence[int], salt: int, bits: int) -> tuple[IntArray, IntArray]:
@@ -117,45 +119,85 @@ def char_ngrams(codes: U64Array, orders: Sequence[int], salt: int, bits: int) ->
 
     An n-gram may start or end on the separator (text boundary) but not contain one inside.
     """
-    if not orders or len(codes) < 2:
+    docs: list[IntArray] = []
+    ids: list[IntArray] = []
+    _char_ngrams_into(docs, ids, codes, _doc_numbers(codes), orders, salt, bits)
+    if not docs:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    doc, ends = _doc_index(codes)
-    # position of the next separator strictly after i (the final separator points past the end)
-    nxt = np.append(ends, len(codes) + 64)[doc]
-    positions = np.arange(len(codes), dtype=np.int64)
-    shift = np.uint64(64 - bits)
-    h = np.zeros(len(codes), dtype=np.uint64)
-    docs, ids = [], []
-    for n in range(1, max(orders) + 1):
-        m = len(codes) - n + 1
-        if m <= 0:
-            break
-        h = h[:m] * _BASE + codes[n - 1 : n - 1 + m]
-        if n not in orders:
-            continue
-        valid = codes != 0 if n == 1 else nxt[:m] >= positions[:m] + n - 1
-        sel = np.flatnonzero(valid)
-        bucket = ((h[sel] + _salt(salt * 16 + n)) * _GOLDEN) >> shift
-        docs.append(doc[sel])
-        ids.append(bucket.astype(np.int64))
     return np.concatenate(docs), np.concatenate(ids)
 
 
-def word_hashes(codes: U64Array, token_mask: npt.NDArray[np.bool_]) -> tuple[IntArray, U64Array]:
-    """(document, 64-bit hash) of every maximal run of ``token_mask`` positions, in text order."""
+def _char_ngrams_into(
+    docs: list[IntArray],
+    ids: list[IntArray],
+    codes: U64Array,
+    doc: IntArray,
+    orders: Sequence[int],
+    salt: int,
+    bits: int,
+) -> None:
+    """:func:`char_ngrams`, appending one (document, bucket) array pair per order to ``docs``/``ids``.
+
+    ``doc`` gives each position's document number (any numbering: it is only copied). The rolling
+    hash is updated in place, order by order, and an n-gram's validity (no separator strictly
+    inside) is the previous order's validity and one more inner position.
+    """
+    if not orders or len(codes) < 2:
+        return
+    shift = np.uint64(64 - bits)
+    not_sep = codes != 0
+    h = codes.copy()  # the order-1 hash of each position: its code point
+    inner = not_sep  # from order 3 on: no separator in positions i+1..i+n-2 (set at n = 3)
+    top = max(orders)
+    for n in range(1, top + 1):
+        m = len(codes) - n + 1
+        if m <= 0:
+            break
+        if n > 1:
+            h = h[:m]
+            h *= _BASE
+            h += codes[n - 1 : n - 1 + m]
+        if n >= 3:
+            inner = not_sep[1 : 1 + m].copy() if n == 3 else inner[:m]
+            if n > 3:
+                inner &= not_sep[n - 2 : n - 2 + m]
+        if n not in orders:
+            continue
+        if n == 2:  # no inner position: every pair of neighbours is a bigram
+            bucket = h.copy()
+            docs.append(doc[:m])
+        else:
+            sel = np.flatnonzero(not_sep if n == 1 else inner)
+            bucket = h.take(sel)  # take: faster than indexing with an array
+            docs.append(doc.take(sel))
+        bucket += _salt(salt * 16 + n)
+        bucket *= _GOLDEN
+        bucket >>= shift
+        ids.append(bucket.view(np.int64))  # < 2^bits: the same values
+
+
+def word_hashes(
+    codes: U64Array, token_mask: npt.NDArray[np.bool_], doc: IntArray | None = None
+) -> tuple[IntArray, U64Array]:
+    """(document, 64-bit hash) of every maximal run of ``token_mask`` positions, in text order.
+
+    ``doc``: each position's document number, when the caller has it already.
+    """
     prev = np.concatenate(([False], token_mask[:-1]))
-    starts = np.flatnonzero(token_mask & ~prev)
+    is_start = token_mask & ~prev
+    starts = np.flatnonzero(is_start)
     if len(starts) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.uint64)
     tix = np.flatnonzero(token_mask)
-    word_of = np.cumsum(token_mask & ~prev)[tix] - 1
-    offset = np.minimum(tix - starts[word_of], 63)
+    word_of = np.cumsum(is_start).take(tix) - 1
+    offset = np.minimum(tix - starts.take(word_of), 63)
     # hash = mix(sum_k mix(c_k * M(k))): position-dependent random multipliers, mixed per term so
     # that different words do not collide through linear relations between their code points
     seg = np.searchsorted(tix, starts)
-    wh = _splitmix(np.add.reduceat(_splitmix(codes[tix] * _WORD_MULT[offset]), seg))
-    doc, _ = _doc_index(codes)
-    return doc[starts], wh
+    wh = _splitmix(np.add.reduceat(_splitmix(codes.take(tix) * _WORD_MULT.take(offset)), seg))
+    if doc is None:
+        doc = _doc_numbers(codes)
+    return doc.take(starts), wh
 
 
 def word_ngrams(
@@ -187,18 +229,36 @@ def hangul_jamo(codes: U64Array) -> U64Array:
     tail jamo; other code points are kept. Jamo n-grams see endings that straddle syllables
     (the past-tense final ㅆ of 했/었, the ㄴ/ㄹ of adnominal endings) that syllable n-grams split.
     """
+    return _jamo(codes)[0]
+
+
+def _jamo(codes: U64Array) -> tuple[U64Array, IntArray]:
+    """:func:`hangul_jamo` and, per input position, how many positions it became (1, 2 or 3).
+
+    Every position is written as three slots (lead or the code point itself, vowel, tail), and the
+    slots a position does not use are dropped in one pass.
+    """
     syllable = (codes >= 0xAC00) & (codes <= 0xD7A3)
-    s = np.where(syllable, codes - np.uint64(0xAC00), np.uint64(0))
-    tail = s % np.uint64(28)
-    width = np.where(syllable, np.where(tail > 0, 3, 2), 1)
-    start = np.cumsum(width) - width
-    out = np.repeat(codes, width)
-    first = start[syllable]
-    out[first] = s[syllable] // np.uint64(588) + np.uint64(0x1100)
-    out[first + 1] = (s[syllable] % np.uint64(588)) // np.uint64(28) + np.uint64(0x1161)
-    has_tail = syllable & (tail > 0)
-    out[start[has_tail] + 2] = tail[has_tail] + np.uint64(0x11A7)
-    return out
+    s = codes - np.uint64(0xAC00)
+    s *= syllable  # 0 off syllables
+    slots = np.empty((len(codes), 3), dtype=np.uint64)
+    lead, rest = np.divmod(s, np.uint64(588))
+    vowel, tail = np.divmod(rest, np.uint64(28))
+    lead += np.uint64(0x1100)
+    slots[:, 0] = np.where(syllable, lead, codes)
+    vowel += np.uint64(0x1161)
+    slots[:, 1] = vowel
+    has_tail = tail > 0
+    tail += np.uint64(0x11A7)
+    slots[:, 2] = tail
+    keep = np.empty((len(codes), 3), dtype=bool)
+    keep[:, 0] = True
+    keep[:, 1] = syllable
+    keep[:, 2] = has_tail
+    width = syllable.astype(np.int64)
+    width += 1
+    width += has_tail
+    return slots[keep], width
 
 
 @dataclass(frozen=True)
@@ -242,18 +302,49 @@ def feature_blocks(
     The model's feature vector for a text is ``counts / sqrt(number of occurrences)``: an L2-like
     length normalisation that needs no per-document de-duplication, so inference is bincounts.
     """
+    docs, ids, blocks, wdoc, wh = _feature_parts(texts, spec)
+    out = []
+    for lo, hi in itertools.pairwise(blocks):
+        d, i = docs[lo:hi], ids[lo:hi]
+        out.append(
+            (np.concatenate(d), np.concatenate(i)) if d else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        )
+    return out, wdoc, wh
+
+
+def _feature_parts(
+    texts: Sequence[str], spec: FeatureSpec, where: IntArray | None = None
+) -> tuple[list[IntArray], list[IntArray], list[int], IntArray, U64Array]:
+    """The (doc, bucket) arrays of :func:`feature_blocks`, unconcatenated: the blocks are
+    ``parts[blocks[k]:blocks[k + 1]]``. With ``where``, the feature documents are numbered
+    ``where[text]`` (the word stream keeps the texts' own numbers)."""
     codes = encode(texts)
-    blocks = [char_ngrams(codes, spec.char, 1, spec.bits)]
+    local = _doc_numbers(codes)
+    # (the final separator's number, len(texts), is never a feature's: clipped to a valid one)
+    doc = local if where is None else where.take(local, mode="clip")
+    docs: list[IntArray] = []
+    ids: list[IntArray] = []
+    blocks = [0]
+    _char_ngrams_into(docs, ids, codes, doc, spec.char, 1, spec.bits)
+    blocks.append(len(docs))
     if spec.nospace or spec.jamo:
-        nospace = codes[codes != _SPACE]
+        kept = codes != _SPACE
+        nospace = codes[kept]
+        nospace_doc = doc[kept]
         if spec.nospace:
-            blocks.append(char_ngrams(nospace, spec.nospace, 2, spec.bits))
+            _char_ngrams_into(docs, ids, nospace, nospace_doc, spec.nospace, 2, spec.bits)
+            blocks.append(len(docs))
         if spec.jamo:
-            blocks.append(char_ngrams(hangul_jamo(nospace), spec.jamo, 7, spec.bits))
+            jamo, width = _jamo(nospace)
+            _char_ngrams_into(docs, ids, jamo, np.repeat(nospace_doc, width), spec.jamo, 7, spec.bits)
+            blocks.append(len(docs))
     mask = (codes != 0) & (codes != _SPACE) if spec.words == "space" else english_token_mask(codes)
-    wdoc, wh = word_hashes(codes, mask)
-    blocks.append(word_ngrams(wdoc, wh, 3, spec.bits, spec.word_bigrams))
-    return blocks, wdoc, wh
+    wdoc, wh = word_hashes(codes, mask, local)
+    word_docs, word_ids = word_ngrams(wdoc, wh, 3, spec.bits, spec.word_bigrams)
+    docs.append(word_docs if where is None else where[word_docs])
+    ids.append(word_ids)
+    blocks.append(len(docs))
+    return docs, ids, blocks, wdoc, wh
 
 
 # --------------------------------------------------------------------------------------------------
@@ -291,7 +382,7 @@ class Lexicon:
         if len(table) == 0:
             return np.zeros(len(keys), dtype=bool), np.zeros(len(keys), np.int64)
         pos = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-        return table[pos] == keys, pos
+        return table.take(pos) == keys, pos
 
     def features(
         self,
@@ -313,7 +404,7 @@ class Lexicon:
         if len(wh) == 0:
             wdoc, wh = np.zeros(0, np.int64), np.zeros(0, np.uint64)
         hit, pos = self._member(wh, self.hashes)
-        val = np.where(hit[:, None], self.valences[pos], 0.0)
+        val = np.where(hit[:, None], self.valences.take(pos, axis=0), 0.0)
         if not rules:
             return self._sums(out, wdoc, val, n_docs, extra)
         same1 = np.zeros(len(wh), dtype=bool)
@@ -425,19 +516,32 @@ class EmojiValences:
         if emoticons is not None and emoticon_valences is not None:
             values = np.asarray(emoticon_valences, np.float64).tolist()
             self.emoticons = dict(zip([str(e) for e in emoticons], values, strict=True))
+        # the table's characters and emoticons as sets: most texts have none, which a set test tells
+        # without a Python loop (a regex character class of hundreds of emoji is slower)
+        self._emoji_set = frozenset(chr(c) for c in self.table)
+        self._emoticon_set = frozenset(self.emoticons)
 
     def sums(self, texts: Sequence[str]) -> FloatArray:
-        """``(n, 2)``: per text, the sum of positive and of negative emoji and emoticon valences."""
+        """``(n, 2)``: per text, the sum of positive and of negative emoji and emoticon valences.
+
+        Each text's valences are added in text order (emoticon tokens, then emoji), so the sums do
+        not depend on how the matches are found: most texts have neither, which a set test (tokens)
+        and a set test of its characters (emoji) tell without a Python loop over the text.
+        """
         out = np.zeros((len(texts), 2))
         table = self.table
         emoticons = self.emoticons
+        emoticon_set = self._emoticon_set
+        emoji_set = self._emoji_set
         for i, text in enumerate(texts):
             if emoticons:
-                for token in text.lower().split():
-                    v = emoticons.get(token)
-                    if v is not None:
-                        out[i, 0 if v > 0 else 1] += v
-            if text.isascii():
+                tokens = text.lower().split()
+                if not emoticon_set.isdisjoint(tokens):
+                    for token in tokens:
+                        v = emoticons.get(token)
+                        if v is not None:
+                            out[i, 0 if v > 0 else 1] += v
+            if text.isascii() or emoji_set.isdisjoint(text):
                 continue
             for ch in _REPEAT.sub(r"\1\1", text):
                 v = table.get(ord(ch))
@@ -515,7 +619,13 @@ class LinearTextModel:
 
     def featurise(self, texts: Sequence[str]) -> tuple[IntArray, IntArray, FloatArray]:
         """(doc, bucket) of every hashed feature occurrence, and the dense columns (may be 0 wide)."""
-        docs, ids, wdoc, wh = self._hashed(texts)
+        return self._featurise(texts)
+
+    def _featurise(
+        self, texts: Sequence[str], where: IntArray | None = None
+    ) -> tuple[IntArray, IntArray, FloatArray]:
+        """:meth:`featurise`; with ``where``, text ``k``'s features carry document ``where[k]``."""
+        docs, ids, wdoc, wh = self._hashed(texts, where)
         if self.lexicon is not None:
             dense = english_dense_features(
                 texts, wdoc, wh, self.lexicon, self.title_case, self.punctuation, self.emoji, self.rules
@@ -529,15 +639,26 @@ class LinearTextModel:
         docs, ids, _, _ = self._hashed(texts)
         return docs, ids
 
-    def _hashed(self, texts: Sequence[str]) -> tuple[IntArray, IntArray, IntArray, U64Array]:
-        blocks, wdoc, wh = feature_blocks(texts, self.spec)
-        return np.concatenate([d for d, _ in blocks]), np.concatenate([i for _, i in blocks]), wdoc, wh
+    def _hashed(
+        self, texts: Sequence[str], where: IntArray | None = None
+    ) -> tuple[IntArray, IntArray, IntArray, U64Array]:
+        docs, ids, _, wdoc, wh = _feature_parts(texts, self.spec, where)
+        return np.concatenate(docs), np.concatenate(ids), wdoc, wh
+
+    def weights_of(self, ids: IntArray) -> FloatArray:
+        """The hashed weights of ``ids`` as float64: the float16 weights' bit patterns looked up in a
+        table of all 2^16 float16 values (exact, and faster than numpy's float16 conversion)."""
+        return _FLOAT16_VALUES.take(self.weights.view(np.uint16).take(ids))
 
     def decision_from(self, n: int, docs: IntArray, ids: IntArray, dense: FloatArray) -> FloatArray:
         """Decision values from :meth:`featurise`'s output (so callers can reuse the features)."""
-        total = np.bincount(docs, weights=self.weights[ids], minlength=n)
+        total = np.bincount(docs, weights=self.weights_of(ids), minlength=n)
         count = np.bincount(docs, minlength=n)
-        z = total / np.sqrt(np.maximum(count, 1.0)) + self.bias
+        return self._decision(total, np.sqrt(np.maximum(count, 1.0)), dense)
+
+    def _decision(self, total: npt.NDArray[Any], root_count: FloatArray, dense: FloatArray) -> FloatArray:
+        """Decision values from the texts' weight sums and the square roots of their feature counts."""
+        z = total / root_count + self.bias
         if dense.shape[1]:
             z += dense @ self.lexicon_weights
         return z
@@ -589,8 +710,6 @@ class SentimentModel:
             languages = detect_languages(list(texts), [None] * n)
         elif len(languages) != n:
             raise ValueError("languages must have one entry per text")
-        scores = np.zeros(n)
-        bands = np.zeros(n)
         ko_idx: list[int] = []
         en_idx: list[int] = []
         for i, (text, lang) in enumerate(zip(texts, languages, strict=True)):
@@ -600,35 +719,56 @@ class SentimentModel:
                 ko_idx.append(i)
             else:
                 en_idx.append(i)
-        all_docs: list[IntArray] = []
-        all_ids: list[IntArray] = []
-        norm = np.zeros(n)
-        routed = [""] * n
+        # Both languages' feature occurrences, numbered by batch position: one weight sum and one
+        # occurrence count per text for the whole batch (a text's features are all of one language,
+        # summed in the same order as the language model alone would).
+        parts: list[tuple[str, IntArray, IntArray, IntArray, FloatArray]] = []
         for lang, idx in ((KO, ko_idx), (EN, en_idx)):
             if idx:
-                model = self.models[lang]
-                docs, ids, dense = model.featurise([texts[i] or "" for i in idx])
-                z = model.decision_from(len(idx), docs, ids, dense)
-                scores[idx] = np.tanh((z - model.center) / model.scale)
-                bands[idx] = model.neutral_band
                 where = np.asarray(idx, dtype=np.int64)
-                norm[where] = 1.0 / np.sqrt(np.maximum(np.bincount(docs, minlength=len(idx)), 1.0))
-                all_docs.append(where[docs])
-                all_ids.append(ids + EN_BUCKET_OFFSET if lang == EN else ids)
-                for i in idx:
-                    routed[i] = lang
-        predictions = [
-            Prediction(label=_label(s, b), score=float(s))
-            for s, b in zip(scores.tolist(), bands.tolist(), strict=True)
-        ]
+                docs, ids, dense = self.models[lang]._featurise([texts[i] or "" for i in idx], where)
+                parts.append((lang, where, docs, ids, dense))
         empty = np.zeros(0, np.int64)
+        all_docs = np.concatenate([p[2] for p in parts]) if parts else empty
+        total = np.bincount(
+            all_docs,
+            weights=np.concatenate([self.models[lang].weights_of(ids) for lang, _, _, ids, _ in parts])
+            if parts
+            else np.zeros(0),
+            minlength=n,
+        )
+        root_count = np.sqrt(np.maximum(np.bincount(all_docs, minlength=n), 1.0))
+        scores = np.zeros(n)
+        bands = np.zeros(n)
+        norm = np.zeros(n)
+        routed = [""] * n
+        for lang, where, _, _, dense in parts:
+            model = self.models[lang]
+            z = model._decision(total[where], root_count[where], dense)
+            scores[where] = np.tanh((z - model.center) / model.scale)
+            bands[where] = model.neutral_band
+            norm[where] = 1.0 / root_count[where]
+            for i in where.tolist():
+                routed[i] = lang
         return TextAnalysis(
-            predictions=predictions,
-            docs=np.concatenate(all_docs) if all_docs else empty,
-            ids=np.concatenate(all_ids) if all_ids else empty,
+            predictions=_predictions(scores, bands),
+            docs=all_docs,
+            ids=np.concatenate(
+                [ids + EN_BUCKET_OFFSET if lang == EN else ids for lang, _, _, ids, _ in parts]
+            )
+            if parts
+            else empty,
             norm=norm,
             routed=routed,
         )
+
+
+def _predictions(scores: FloatArray, bands: FloatArray) -> list[Prediction]:
+    """Label a batch at once (see :func:`_label`), then one :class:`Prediction` per text."""
+    positive = (scores >= bands) & (scores > 0)
+    negative = (scores <= -bands) & (scores < 0)
+    codes = (1 + positive.view(np.int8) - negative.view(np.int8)).tolist()
+    return [Prediction(LABELS[k], s) for k, s in zip(codes, scores.tolist(), strict=True)]
 
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")

@@ -13,6 +13,7 @@ before it acks the input, exactly as with per-message sends.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +22,25 @@ from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 
 Headers = Sequence[tuple[str, bytes]]
+
+# Partition of each key, per producer and (topic, partition count): keys repeat from batch to batch
+# (events are keyed by brand, snapshots by post and actor) and murmur2 runs in Python. Bounded: a
+# topic's map is dropped when it grows past ``_MAX_CACHED_KEYS``.
+_MAX_CACHED_KEYS = 1 << 16
+_KEY_PARTITIONS: weakref.WeakKeyDictionary[Any, dict[tuple[str, int], dict[bytes | None, int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _key_partitions(producer: Any, topic: str, partitions: int) -> dict[bytes | None, int]:
+    """The cached key → partition map of ``topic`` with ``partitions`` partitions on ``producer``."""
+    maps = _KEY_PARTITIONS.get(producer)
+    if maps is None:
+        maps = _KEY_PARTITIONS[producer] = {}
+    cached = maps.get((topic, partitions))
+    if cached is None or len(cached) > _MAX_CACHED_KEYS:
+        cached = maps[(topic, partitions)] = {}
+    return cached
 
 
 class OutputBatch:
@@ -68,12 +88,18 @@ class OutputBatch:
         for topic, items in messages.items():
             partitions = sorted(await producer.partitions_for(topic))
             by_partition: dict[int, list[tuple[bytes | None, bytes | None, Headers]]] = defaultdict(list)
-            partition_of: dict[bytes | None, int] = {}  # keys repeat (events are keyed by brand)
+            partition_of = _key_partitions(producer, topic, len(partitions))
+            keyless: int | None = None  # messages without a key share one random partition per send
             for partition, key, value, headers in items:
                 if partition is None:
-                    partition = partition_of.get(key)
-                    if partition is None:
-                        partition = partition_of[key] = self._partitioner(key, partitions, partitions)
+                    if key is None:
+                        if keyless is None:
+                            keyless = self._partitioner(None, partitions, partitions)
+                        partition = keyless
+                    else:
+                        partition = partition_of.get(key)
+                        if partition is None:
+                            partition = partition_of[key] = self._partitioner(key, partitions, partitions)
                 by_partition[partition].append((key, value, headers))
             for partition, records in by_partition.items():
                 futures.extend(

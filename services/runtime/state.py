@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
-from faust.types import TP
+from faust.serializers import codecs
+from faust.types import TP, ModelT
 
 from services.runtime.batch_send import OutputBatch
 
@@ -47,14 +48,17 @@ class ChangelogWriter:
     """Collects a batch's state writes; :meth:`queue` adds them to the batch's outputs (enrich, one
     agent), :meth:`send_each` sends them one by one (alerts, several agents on one table).
 
-    Values are serialized exactly as the table's own changelog sends would be (faust restores them),
-    and each delivered record batch advances the table's persisted changelog offset, as faust's
-    ``_on_changelog_sent`` does for a single message.
+    Values are serialized exactly as the table's own changelog sends would be (faust restores them):
+    plain keys and values directly by the changelog topic's codecs (faust's schema and serializer
+    registry cost more than the JSON itself), models and bytes through the topic. Each delivered record
+    batch advances the table's persisted changelog offset, as faust's ``_on_changelog_sent`` does for
+    a single message.
     """
 
     def __init__(self, tables: dict[str, Any]) -> None:
         self.tables = tables
         self._writes: list[tuple[Any, str, int, Any]] = []
+        self._serializers: dict[str, _ChangelogSerializer] = {}
 
     def write(self, table: str, key: str, partition: int, value: Any) -> None:
         t = self.tables[table]
@@ -63,13 +67,16 @@ class ChangelogWriter:
 
     def queue(self, out: OutputBatch) -> None:
         writes, self._writes = self._writes, []
+        used: set[str] = set()
         for t, key, partition, value in writes:
-            topic = t.changelog_topic
-            name = topic.get_topic_name()
-            k, _ = topic.prepare_key(key, None)
-            v, _ = topic.prepare_value(value, None)
-            out.add(name, k, v, partition=partition)
-            out.on_delivered(name, _persisted_offset_hook(t, name))
+            serializer = self._serializers.get(t.name)
+            if serializer is None:
+                serializer = self._serializers[t.name] = _ChangelogSerializer(t)
+            used.add(t.name)
+            out.add(serializer.name, serializer.key(key), serializer.value(value), partition=partition)
+        for table in used:
+            serializer = self._serializers[table]
+            out.on_delivered(serializer.name, serializer.persisted)
 
     async def send_each(self) -> list[Any]:
         """Publish the writes with one faust send each, in write order; returns the delivery futures.
@@ -88,6 +95,45 @@ class ChangelogWriter:
             )
             for t, key, partition, value in writes
         ]
+
+
+class _ChangelogSerializer:
+    """A table changelog topic's key and value serialization: what ``topic.prepare_key`` and
+    ``prepare_value`` return, with the topic's codecs called directly for plain data."""
+
+    def __init__(self, table: Any) -> None:
+        self.topic = topic = table.changelog_topic
+        self.name: str = topic.get_topic_name()
+        self.persisted = _persisted_offset_hook(table, self.name)
+        schema = topic.schema
+        # as faust picks them: the schema's serializer, else the app's (Schema.dumps_*, Registry._serializer)
+        registry = topic.app.serializers
+        self._key_codec = _codec(schema.key_serializer or registry.key_serializer)
+        self._value_codec = _codec(schema.value_serializer or registry.value_serializer)
+        self._direct_key = schema.key_type is None
+        self._direct_value = schema.value_type is None
+
+    def key(self, key: Any) -> bytes | None:
+        if self._key_codec is None or not self._direct_key or not isinstance(key, str):
+            return self.topic.prepare_key(key, None)[0]  # type: ignore[no-any-return]
+        return self._key_codec.dumps(key)
+
+    def value(self, value: Any) -> bytes | None:
+        if (
+            self._value_codec is None
+            or not self._direct_value
+            or value is None
+            or isinstance(value, bytes | ModelT)
+        ):
+            return self.topic.prepare_value(value, None)[0]  # type: ignore[no-any-return]
+        return self._value_codec.dumps(value)
+
+
+def _codec(serializer: Any) -> Any:
+    """The codec object for a serializer setting (None when faust would pass values through)."""
+    if not serializer:
+        return None
+    return codecs.get_codec(serializer) if isinstance(serializer, str) else serializer
 
 
 def _persisted_offset_hook(table: Any, topic: str) -> Callable[[int, int], None]:

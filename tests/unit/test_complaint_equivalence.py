@@ -20,6 +20,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from services.enrich import complaint_model as CM
@@ -148,6 +149,43 @@ def test_flags_and_reasons_equal_the_golden_file(batch: int, rows) -> None:
     mismatched = [(rows[i][0], flagged[i], expected[i]) for i in expected if flagged[i] != expected[i]]
     assert not mismatched, mismatched[:5]
     assert all(reasons == () for flag, reasons in got if not flag)
+
+
+def reference_dense(normalised: list[str], scores: list[float], routed: list[str]):
+    """Text by text, with the plain patterns: one alternation of all cues (the English cues alone
+    for English texts), the plain target and address patterns, then the score columns."""
+    address = re.compile(rules._ADDRESS_REFERENCE)
+    target = {"en": re.compile(rules._EN_TARGET), "ko": re.compile(rules._EN_TARGET + "|" + rules._KO_TARGET)}
+    out = np.zeros((len(normalised), len(CM.DENSE_COLUMNS)))
+    matches = []
+    for i, (text, lang, score) in enumerate(zip(normalised, routed, scores, strict=True)):
+        scanner = rules._SCAN_EN if lang == "en" else rules._SCAN_ALL
+        found = [(m.lastgroup or "", m.start(), m.end()) for m in scanner.reference.finditer(text)]
+        matches.append(found)
+        for kind, _, _ in found:
+            k = CM.CUE_COLUMNS.index(kind)
+            if k < 6:
+                out[i, k] = min(out[i, k] + 1, 3.0)
+        out[i, 6] = target[lang].search(text) is not None
+        out[i, 7] = address.search(text) is not None
+        out[i, 8] = score
+        out[i, 10] = lang == "ko"
+    out[:, 9] = np.maximum(-out[:, 8], 0.0)
+    return out, matches
+
+
+def test_dense_features_equal_a_straightforward_reference(rows) -> None:
+    texts = EDGE_CASES + [t for t, _, _ in rows[:800]]
+    texts = [t for t in texts if t]
+    languages = detect_languages(list[str | None](texts), [None] * len(texts))
+    routed = ["en" if lang == "en" else "ko" for lang in languages]
+    normalised = [rules._normalise(t) for t in texts]
+    scores = [((i * 37) % 21 - 10) / 10 for i in range(len(texts))]
+    got, got_matches = CM.dense_features(normalised, scores, routed)
+    expected, matches = reference_dense(normalised, scores, routed)
+    assert got.tobytes() == expected.tobytes()
+    assert got_matches == matches
+    assert expected[:, :8].sum(axis=0).min() > 0  # every cue column is exercised
 
 
 def write_golden() -> None:

@@ -72,3 +72,29 @@ def test_a_redelivered_batch_changes_no_state_twice() -> None:
     again = handle_batch(batch, engine, TOPICS, max_text_chars=10_000)
     assert {k: dict(v) for k, v in engine.stores.posts.items()} == state
     assert len(again.messages) <= len(first.messages)
+
+
+def test_reusing_the_raw_bodies_publishes_the_bytes_of_a_full_encode() -> None:
+    """A simulated hour's enriched events, written with the raw bodies reused, are byte for byte the
+    full encode of what they decode to, and carry the raw fields as they came."""
+    from datetime import UTC, datetime
+
+    from services.common.avro import extending_encoder
+    from services.common.events import parse_event
+    from services.sim.simulator import SimulationConfig, simulate
+
+    received = datetime(2026, 12, 1, tzinfo=UTC)
+    raw, enriched = codec("social_event"), codec("enriched_event")
+    body = extending_encoder("enriched_event", "social_event").base_body
+    simulated = simulate(SimulationConfig(seed=3, duration_seconds=3600)).events
+    messages = [raw.encode(parse_event(r, received_at=received)) for r in simulated]
+    assert len(messages) > 500
+    events = [RawEvent(b"k", 0, offset, raw.decode(m), body(m)) for offset, m in enumerate(messages)]
+    assert all(e.body is not None for e in events)
+    out = handle_batch(events, _engine(), TOPICS, max_text_chars=10_000)
+    values = [v for t, _, v in out.messages if t == "enriched"]
+    assert len(values) == len(messages)
+    for event, value in zip(events, values, strict=True):
+        record = enriched.decode(value)
+        assert enriched.encode(record) == value
+        assert {k: record[k] for k in event.record} == event.record

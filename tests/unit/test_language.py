@@ -102,3 +102,20 @@ def test_shortcuts_on_edge_cases() -> None:
         "ok 좋아",
     ):
         assert detect_language(text) == _full_scan(text)
+
+
+def test_hangul_share_shortcut_on_the_boundary() -> None:
+    """Korean by Hangul share of all characters (no letter count) agrees with the share of letters,
+    around 0.3 on both sides: k Hangul, m Latin letters, p spaces or digits."""
+    texts = [
+        "좋" * k + "a" * m + filler * p
+        for k in range(0, 5)
+        for m in range(0, 12)
+        for p in range(0, 6)
+        for filler in (" ", "1", "!")
+    ]
+    assert {detect_language(t) for t in texts} >= {"ko", "en", "none"}
+    for text in texts:
+        assert detect_language(text) == _full_scan(text), text
+    for text in ("ㅋㅋㅋ", "ㅋ abc def", "가 abcdefghij", "½² 좋아", "좋아요!!! 👍👍👍👍👍👍👍"):
+        assert detect_language(text) == _full_scan(text), text

@@ -244,13 +244,13 @@ def test_letterless_other_texts_go_to_the_korean_model(model: S.SentimentModel, 
     """Digits and emoticons ("10점", "^^") are Korean-model input; Latin text without Hangul is not."""
     routed: dict[str, list[str]] = {"ko": [], "en": []}
     for lang in ("ko", "en"):
-        original = model.models[lang].featurise
+        original = model.models[lang]._featurise
 
-        def spy(texts, _lang=lang, _original=original):
+        def spy(texts, where=None, _lang=lang, _original=original):
             routed[_lang].extend(texts)
-            return _original(texts)
+            return _original(texts, where)
 
-        monkeypatch.setattr(model.models[lang], "featurise", spy)
+        monkeypatch.setattr(model.models[lang], "_featurise", spy)
     analysis = model.analyse(["^^", "10", "zzzz qqqq"], languages=["other", "other", "other"])
     assert sorted(routed["ko"]) == ["10", "^^"]
     assert routed["en"] == ["zzzz qqqq"]

@@ -43,3 +43,21 @@ def test_the_producer_refreshes_metadata_often_enough_to_bound_a_stalled_send(tm
     assert app.conf.producer_metadata_max_age_ms == PRODUCER_METADATA_MAX_AGE_MS <= 30_000
     producer_kwargs = app.producer._settings_default()  # what faust hands to AIOKafkaProducer
     assert producer_kwargs["metadata_max_age_ms"] == PRODUCER_METADATA_MAX_AGE_MS
+
+
+def test_the_producer_builds_large_record_batches(tmp_path: Path) -> None:
+    """Record batches of 256 KiB reach aiokafka (its default, 16 KiB, splits a batch's outputs)."""
+    from services.runtime.app import PRODUCER_MAX_BATCH_BYTES
+
+    app = _app(tmp_path)
+    assert app.producer._settings_default()["max_batch_size"] == PRODUCER_MAX_BATCH_BYTES == 256 * 1024
+
+
+def test_the_enrich_app_commits_at_its_configured_interval(tmp_path: Path) -> None:
+    """``enrich_commit_interval_seconds`` reaches faust's commit timer; other apps keep faust's default."""
+    from services.enrich.app import create_app
+
+    settings = EnrichSettings(enrich_data_dir=tmp_path / "enrich", enrich_commit_interval_seconds=0.7)
+    assert create_app(settings).conf.broker_commit_interval == 0.7
+    assert EnrichSettings().enrich_commit_interval_seconds == 0.5
+    assert _app(tmp_path).conf.broker_commit_interval == 2.8

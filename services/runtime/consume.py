@@ -1,0 +1,171 @@
+"""Fetched messages handed to the streams inline when faust's delivery need not wait.
+
+faust's fetch loop (``Consumer._drain_messages``) delivers each fetched message by racing the
+conductor's callback against the consumer's *flow suspended* event, ``wait_first(callback(message),
+suspend_flow.wait())``: four tasks and an ``asyncio.wait`` per message, although the callback almost
+always finishes at once (the stream's buffer has room, flow control and the producer do not hold it
+back). That race was the largest share of the enrich worker's per-message consume path.
+
+:func:`install` replaces the loop with a copy that differs only in the delivery lines (between the
+``engage:`` markers; ``tests/unit/test_faust_consume.py`` checks the copy against the installed
+faust, so an upgrade that changes the loop is caught): while the flow is not suspended, the callback
+is run in the fetch loop's own task up to its first wait. If it finishes there, the message is
+delivered and nothing else happens; if it has to wait, the rest of it is raced against
+``suspend_flow`` exactly as faust does. With the flow suspended, faust's own lines run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
+from typing import Any, cast
+
+from faust.transport.consumer import CONSUMER_FETCHING, Consumer
+from mode import Service, ServiceT
+
+
+def deliver(consumer: Any, delivery: Coroutine[Any, Any, Any]) -> Awaitable[Any] | None:
+    """Run ``delivery`` (the conductor's callback for one message) up to its first wait.
+
+    None: it finished, the message is delivered. Otherwise the awaitable to await instead, which
+    finishes the callback raced against the consumer's ``suspend_flow``, as faust's loop does.
+    Exceptions of the callback propagate, as from faust's ``wait_first``.
+    """
+    try:
+        pending = delivery.send(None)
+    except StopIteration:
+        return None
+    return cast(
+        Awaitable[Any], consumer.wait_first(_Resumed(delivery, pending), consumer.suspend_flow.wait())
+    )
+
+
+class _Resumed:
+    """Awaitable continuing a coroutine that already ran to its first wait, which yielded ``pending``
+    (what ``yield from`` would do with the coroutine from there: results, exceptions and
+    cancellation pass through)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], pending: Any) -> None:
+        self.coro = coro
+        self.pending = pending
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, pending = self.coro, self.pending
+        while True:
+            try:
+                sent = yield pending
+            except BaseException as exc:  # cancellation (or anything thrown in) goes to the coroutine
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    pending = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+class _FetchLoop:
+    """Holder of the copied loop (a method body, indented as in faust, for a line-by-line check)."""
+
+    # fmt: off
+    async def _drain_messages(self: Any, fetcher: ServiceT) -> None:  # pragma: no cover
+        # This is the background thread started by Fetcher, used to
+        # constantly read messages using Consumer.getmany.
+        # It takes Fetcher as argument, because we must be able to
+        # stop it using `await Fetcher.stop()`.
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        flag_consumer_fetching = CONSUMER_FETCHING
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(flag_consumer_fetching)
+                ait = cast(AsyncIterator, getmany(timeout=1.0))
+
+                # Sleeping because sometimes getmany is called in a loop
+                # never releasing to the event loop
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            # We have a gap in income messages
+                            if gap > 1 and r_offset:
+                                acks_enabled = acks_enabled_for(message.topic)
+                                if acks_enabled:
+                                    await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None:  # noqa: SIM102
+                                if self._n_acked >= commit_every:
+                                    self._n_acked = 0
+                                    await self.commit()
+                            # engage: inline delivery
+                            if self.suspend_flow.is_set():
+                                await self.wait_first(
+                                    callback(message), self.suspend_flow.wait()
+                                )
+                            else:
+                                waiting = deliver(self, callback(message))
+                                if waiting is not None:
+                                    await waiting
+                            # engage: end of inline delivery
+                            set_read_offset(tp, offset)
+                        else:
+                            self.log.dev(
+                                "DROPPED MESSAGE ROFF %r: k=%r v=%r",
+                                offset,
+                                message.key,
+                                message.value,
+                            )
+                    unset_flag(flag_consumer_fetching)
+
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                # we're already stopping so ignore
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                # we're already stopping so ignore
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(flag_consumer_fetching)
+    # fmt: on
+
+
+_drain_messages = _FetchLoop._drain_messages
+
+
+def install() -> None:
+    """Patch faust's consumer (once per process)."""
+    if getattr(Consumer, "_engage_inline_delivery", False):
+        return
+    Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
+    Consumer._engage_inline_delivery = True  # type: ignore[attr-defined]
