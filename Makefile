@@ -11,7 +11,7 @@ HELM_VERSION := v3.22.0
 KUBECONFORM_VERSION := v0.8.0
 HADOLINT_VERSION := 2.15.1
 
-.PHONY: help prereqs prereqs-run prereqs-test install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench bench-ingest bench-enrich bench-codec train-sentiment eval-sentiment train-complaints eval-complaints
+.PHONY: help prereqs prereqs-run prereqs-test install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench bench-ingest bench-enrich bench-codec profile-enrich train-sentiment eval-sentiment train-complaints eval-complaints
 
 help:
 	@echo "make run     - start Kafka + workers, replay two days of brand traffic with a crisis, print per-brand summary + reports, stop"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-ingest - POST /v1/events throughput (batches of 500) -> bench/results/ingest_http.json"
 	@echo "make bench-enrich - enrich worker events/s with every feature -> bench/results/enrich_worker.json"
 	@echo "make bench-codec  - µs per record of raw decode and enriched encode -> bench/results/codec_micro.json"
+	@echo "make profile-enrich - py-spy flame graph of the enrich worker under the benchmark load -> bench/results/enrich_profile.svg"
 	@echo "make train-sentiment - retrain the ko/en sentiment models from DATA=$(DATA) -> services/enrich/models"
 	@echo "make eval-sentiment  - sentiment dev metrics + texts/s per core -> bench/results/sentiment_eval.json"
 	@echo "make train-complaints - retrain the complaint model (leave-one-industry-out choices) -> services/enrich/models"
@@ -113,6 +114,13 @@ BENCH_ARGS ?=
 bench: install
 	UV_PYTHON=$(PYTHON) $(TOOLS)/bin/uv sync --frozen --quiet --group bench
 	$(VENV)/bin/python bench/run_all.py $(BENCH_ARGS)
+
+# py-spy (bench dependency group) starts the enrich worker and samples it while it consumes the benchmark
+# backlog (bench/profile_enrich.py). PROFILE_ARGS: e.g. --events 20000 --out bench/results/enrich_profile.json.
+PROFILE_ARGS ?=
+profile-enrich: install
+	UV_PYTHON=$(PYTHON) $(TOOLS)/bin/uv sync --frozen --quiet --group bench
+	$(VENV)/bin/python bench/profile_enrich.py $(PROFILE_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check services tests

@@ -8,6 +8,11 @@ Measures, against a throwaway local Kafka (or ``--bootstrap``) and embedded chDB
   the same worker with its ClickHouse loader, as deployed on embedded chDB;
 - ``peer_quixstreams_eps``: the same enrichment as a Quix Streams app on the same backlog;
 - ``load_ceiling_rows_per_s``: column-oriented chDB inserts of the same enriched rows, no Kafka;
+- ``loader_rows_per_s`` / ``loader_vs_load_ceiling``: `engage loader worker` alone over a backlog of
+  those rows in the enriched topic, and its ratio to the raw insert rate measured in the same
+  repetition (the median of the per-repetition ratios; bench/loader_worker.py);
+- ``enrich2_speedup``: two enrich processes in one consumer group over 4 partitions against one, on
+  the same backlog (the median of the per-repetition ratios; bench/scale_out.py);
 - ``ingest_http_eps``: POST /v1/events, batches of 500;
 - ``e2e_eps``: simulator → ingest API → enrich → ClickHouse, sustained;
 - ``latency_p50_s``/``p95_s``/``p99_s`` at ``latency_rate_eps``: occurred_at → row visible in ClickHouse.
@@ -35,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import ingest_http  # noqa: E402
+from bench import ingest_http, loader_worker, scale_out  # noqa: E402
 from bench.ceiling import passthrough  # noqa: E402
 from bench.common import SEED, broker, machine_facts, pipeline_settings, simulated_events  # noqa: E402
 from bench.e2e import run_e2e, run_latency  # noqa: E402
@@ -45,10 +50,11 @@ from services.common.kafka import ensure_topics  # noqa: E402
 from services.sim.cli import produce_events  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-PARTS = ("ceiling", "enrich", "peer", "load_ceiling", "ingest_http", "e2e", "latency")
+PARTS = ("ceiling", "enrich", "peer", "load_ceiling", "loader", "enrich2", "ingest_http", "e2e", "latency")
 TARGET_E2E_EPS = 10_000
 TARGET_P99_S = 2.0
 TARGET_LATENCY_RATE = 5000
+TARGET_LOADER_VS_CEILING = 0.5
 
 
 def log(msg: str) -> None:
@@ -144,6 +150,25 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             for i in range(args.repeat):
                 runs["load_ceiling"].append(load_ceiling(events))
                 log(f"load ceiling run {i + 1}: {runs['load_ceiling'][-1]}")
+        if "loader" in parts:
+            loader_events = simulated_events(args.loader_events) if args.loader_events else events
+            for i in range(args.repeat):
+                runs["loader"].append(
+                    retrying(
+                        report,
+                        f"loader run {i + 1}",
+                        lambda: loader_worker.measure_once(bootstrap, loader_events),
+                    )
+                )
+                log(f"loader run {i + 1}: {runs['loader'][-1]}")
+        if "enrich2" in parts:
+            for i in range(args.repeat):
+                runs["enrich2"].append(
+                    retrying(
+                        report, f"enrich2 run {i + 1}", lambda: scale_out.measure_once(bootstrap, events)
+                    )
+                )
+                log(f"enrich2 run {i + 1}: {runs['enrich2'][-1]}")
         if "ingest_http" in parts:
             for i in range(args.repeat):
                 runs["ingest_http"].append(ingest_http.measure(bootstrap, args.ingest_seconds))
@@ -205,6 +230,11 @@ def summarise(report: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> 
         ("load_rows_per_s", "enrich", "load_rows_per_s", round),
         ("peer_quixstreams_eps", "peer", "eps", round),
         ("load_ceiling_rows_per_s", "load_ceiling", "rows_per_s", round),
+        ("loader_rows_per_s", "loader", "loader_rows_per_s", round),
+        ("loader_vs_load_ceiling", "loader", "loader_vs_load_ceiling", lambda x: round(x, 3)),
+        ("enrich1_eps", "enrich2", "enrich1_eps", round),
+        ("enrich2_eps", "enrich2", "enrich2_eps", round),
+        ("enrich2_speedup", "enrich2", "enrich2_speedup", lambda x: round(x, 3)),
         ("ingest_http_eps", "ingest_http", "events_per_s", round),
         ("e2e_eps", "e2e", "eps", round),
         ("latency_p50_s", "latency", "p50_s", lambda x: round(x, 3)),
@@ -229,6 +259,9 @@ def summarise(report: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> 
             if r["latency_p99_s"] is not None
             else None
         ),
+        f"loader_vs_load_ceiling >= {TARGET_LOADER_VS_CEILING}": (
+            r["loader_vs_load_ceiling"] >= TARGET_LOADER_VS_CEILING if r["loader_vs_load_ceiling"] else None
+        ),
         "enrich_eps > peer_quixstreams_eps": (
             r["enrich_eps"] > r["peer_quixstreams_eps"]
             if r["enrich_eps"] and r["peer_quixstreams_eps"]
@@ -248,6 +281,11 @@ def markdown(report: dict[str, Any]) -> str:
         ("peer_quixstreams_eps", "same enrichment as a Quix Streams app (events/s)"),
         ("load_rows_per_s", "loader inside the worker (rows/s of `events`)"),
         ("load_ceiling_rows_per_s", "raw column-oriented chDB insert, same rows (rows/s)"),
+        ("loader_rows_per_s", "`engage loader worker` alone over an enriched backlog (rows/s)"),
+        ("loader_vs_load_ceiling", "loader worker / raw chDB insert, same repetition (median ratio)"),
+        ("enrich1_eps", "one enrich process, 4 partitions, loader off (events/s)"),
+        ("enrich2_eps", "two enrich processes, one consumer group (events/s)"),
+        ("enrich2_speedup", "two enrich processes / one, same repetition (median ratio)"),
         ("ingest_http_eps", "POST /v1/events, batches of 500 (events/s)"),
         ("e2e_eps", "simulator → ingest API → enrich → ClickHouse, sustained (events/s)"),
         ("latency_rate_eps", "fixed produce rate of the latency run (events/s)"),
@@ -320,6 +358,7 @@ def main() -> None:
     parser.add_argument("--warmup-events", type=int, default=2_000, help="Events of the discarded warm-up.")
     parser.add_argument("--repeat", type=int, default=3, help="Repetitions; the median is reported.")
     parser.add_argument("--e2e-events", type=int, default=20_000, help="Events per end-to-end run.")
+    parser.add_argument("--loader-events", type=int, help="Rows per loader run (default: --events).")
     parser.add_argument("--ingest-seconds", type=float, default=10.0, help="Seconds per ingest HTTP run.")
     parser.add_argument("--latency-rate", type=float, default=TARGET_LATENCY_RATE, help="Events/s.")
     parser.add_argument("--latency-seconds", type=float, default=15.0, help="Seconds per latency run.")

@@ -2,9 +2,13 @@
 
 Like Snuba's consumers, it does one thing per batch: poll until the batch is full or old enough,
 insert each topic's rows column-oriented into its table, then commit the offsets — only after every
-insert succeeded. It needs no faust machinery (no state, no per-message events or acks), so it
-polls with aiokafka directly, in its own consumer group (``loader_app_id``); faust's per-message
-hand-off cost as much as the decoding and inserting together. :mod:`services.loader.worker` runs it.
+insert succeeded. The batches are pipelined: while batch N inserts (in a worker thread, where chDB
+and the HTTP client spend their time), batch N+1 is polled, decoded and turned into columns; the
+insert of batch N+1 starts only once batch N's offsets are committed, so inserts and commits keep
+their order and at most two batches are held. It needs no faust machinery (no state, no per-message
+events or acks), so it polls with aiokafka directly, in its own consumer group (``loader_app_id``);
+faust's per-message hand-off cost as much as the decoding and inserting together.
+:mod:`services.loader.worker` runs it.
 
 Failure handling:
 
@@ -41,7 +45,7 @@ from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
 from clickhouse_connect.driver.exceptions import DataError
 
 from services.common import failpoints, metrics
-from services.common.avro import DecodeError, codec
+from services.common.avro import AvroCodec, DecodeError, codec
 from services.common.clickhouse import Database
 from services.common.dlq import dlq_headers
 from services.common.settings import LoaderSettings
@@ -74,7 +78,11 @@ class Loader:
         self.should_stop = False
         self._consumer: AIOKafkaConsumer | None = None
         self._pending: list[ConsumerRecord[bytes, bytes]] = []
+        self._inserting: asyncio.Task[None] | None = None  # the previous batch: insert, then commit
         self._lock = asyncio.Lock()
+        # Timestamps stay epoch millis: clickhouse-connect writes DateTime64(3) columns from them as they
+        # are, where datetimes would be decoded only to be converted back.
+        self._decoders: dict[str, AvroCodec] = {}
         self.failures_in_a_row = 0
         self.last_error = ""
 
@@ -134,14 +142,35 @@ class Loader:
             await producer.stop()
 
     async def run(self) -> None:
-        """Poll and load until :meth:`request_stop`."""
+        """Poll and load until :meth:`request_stop` (the last batch may still be inserting: :meth:`stop`
+        waits for it)."""
         try:
             while not self.should_stop:
                 await self._fill()
-                await self.flush()
+                await self._hand_over()
         except ConsumerStoppedError:
             if not self.should_stop:
                 raise
+
+    async def _hand_over(self) -> None:
+        """Decode the pending batch into columns, wait until the previous batch is inserted and
+        committed, then start inserting this one in the background."""
+        async with self._lock:
+            records, self._pending = self._pending, []
+            if not records:
+                if self._inserting is not None and self._inserting.done():
+                    await self._settle()  # a failed insert or commit surfaces here
+                return
+            batch = await self._prepare(records)
+            await self._settle()
+            self._inserting = asyncio.create_task(self._insert_and_commit(batch), name="loader-insert")
+            await asyncio.sleep(0)  # let it hand the insert to its thread before decoding goes on
+
+    async def _settle(self) -> None:
+        """Wait for the batch being inserted (and committed), raising what it raised."""
+        task, self._inserting = self._inserting, None
+        if task is not None:
+            await task
 
     async def _fill(self) -> None:
         """Poll until the pending batch holds loader_batch_size messages or its first message waited
@@ -165,53 +194,80 @@ class Loader:
                 deadline = loop.time() + self.settings.loader_batch_seconds
 
     async def flush(self) -> None:
-        """Load the pending messages, then commit their offsets."""
+        """Finish the batch being inserted, then load the pending messages and commit their offsets."""
         async with self._lock:
+            await self._settle()
             records, self._pending = self._pending, []
-            if not records:
-                return
-            by_topic: dict[str, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
-            for r in records:
-                by_topic[r.topic].append(r)
-            for topic, batch in by_topic.items():
-                await self._load(self.targets[topic], batch)
-            offsets: dict[TopicPartition, int] = {}
-            for r in records:
-                offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
-            consumer = self._consumer
-            if consumer is None:
-                return
-            try:
-                await consumer.commit(offsets)
-            except (CommitFailedError, KafkaError) as exc:
-                # Rebalanced meanwhile: the next owner loads these again, and deduplication absorbs it.
-                log.warning("loader commit failed (%s); the batch will be redelivered", exc)
+            if records:
+                await self._insert_and_commit(await self._prepare(records))
+
+    async def _prepare(self, records: list[ConsumerRecord[bytes, bytes]]) -> _Batch:
+        """Decode a polled batch per topic and build its columns; undecodable messages go to the DLQ."""
+        by_topic: dict[str, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
+        for r in records:
+            by_topic[r.topic].append(r)
+        offsets: dict[TopicPartition, int] = {}
+        for r in records:
+            offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        parts = [await self._decode(self.targets[topic], batch) for topic, batch in by_topic.items()]
+        return _Batch([p for p in parts if p is not None], offsets)
+
+    async def _insert_and_commit(self, batch: _Batch) -> None:
+        """Insert every topic's rows, then commit the batch's offsets."""
+        for part in batch.parts:
+            await self._insert(part)
+        consumer = self._consumer
+        if consumer is None:
+            return
+        try:
+            await consumer.commit(batch.offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # Rebalanced meanwhile: the next owner loads these again, and deduplication absorbs it.
+            log.warning("loader commit failed (%s); the batch will be redelivered", exc)
 
     async def _load(self, target: LoadTarget, batch: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Decode and insert one topic's messages (no commit)."""
+        part = await self._decode(target, batch)
+        if part is not None:
+            await self._insert(part)
+
+    async def _decode(
+        self, target: LoadTarget, batch: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> _TopicRows | None:
         started = time.perf_counter()
-        decoder = codec(target.subject)
-        dead = OutputBatch(self.producer)
-        loaded: list[tuple[ConsumerRecord[bytes, bytes], dict[str, Any]]] = []
-        for message in batch:
-            try:
-                loaded.append((message, decoder.decode(message.value)))
-            except DecodeError as exc:
+        decoder = self._decoders.get(target.subject)
+        if decoder is None:
+            decoder = self._decoders[target.subject] = codec(target.subject, timestamp_millis=True)
+        # In a thread of its own: the event loop stays free to fetch, and to commit the batch being
+        # inserted and start the next insert the moment that insert is done.
+        rows, undecodable = await asyncio.to_thread(_decode_rows, decoder, target, batch)
+        if undecodable:
+            dead = OutputBatch(self.producer)
+            for message, exc in undecodable:
                 metrics.DLQ.labels("loader", exc.reason).inc()
                 _dead_letter(dead, self.settings.topic_dlq, message, exc.reason, str(exc))
-        if len(dead):
             await asyncio.gather(*(await dead.send()))
-        if not loaded:
-            return
+        if rows is not None:
+            rows.decode_seconds = time.perf_counter() - started
+        return rows
+
+    async def _insert(self, rows: _TopicRows) -> None:
+        started = time.perf_counter()
+        target, loaded = rows.target, rows.loaded
         table = target.table
 
         async def attempt(part: Sequence[tuple[ConsumerRecord[bytes, bytes], dict[str, Any]]]) -> None:
-            data = to_columns([r for _, r in part], target.columns)
+            if part is loaded:  # the whole batch: its columns were built while the previous one inserted
+                data, token = rows.columns, rows.token
+            else:
+                data = to_columns([r for _, r in part], target.columns)
+                token = _dedup_token([m for m, _ in part])
             await _insert_with_retry(
                 self.db,
                 table,
                 data,
                 target.columns,
-                _dedup_token([m for m, _ in part]),
+                token,
                 self.settings.loader_max_retry_seconds,
                 self._record,
             )
@@ -240,14 +296,16 @@ class Loader:
             return
         metrics.LOADER_BATCH_ROWS.labels(table).observe(len(records))
         metrics.LOADER_ROWS.labels(table).inc(len(records))
-        metrics.PROCESSING_SECONDS.labels(f"load_{table}").observe(time.perf_counter() - started)
+        metrics.PROCESSING_SECONDS.labels(f"load_{table}").observe(
+            rows.decode_seconds + time.perf_counter() - started
+        )
         if table == "events":
             metrics.events_received("loader")
             now = time.time()
             by_labels: Counter[tuple[str, str]] = Counter()
             lateness = metrics.EVENT_TO_LOAD_SECONDS.labels("occurred")
             for r in records:
-                lateness.observe(now - r["occurred_at"].timestamp())
+                lateness.observe(now - r["occurred_at"] / 1000)
                 by_labels[(r["platform"], r["event_type"])] += 1
             for labels, n in by_labels.items():
                 metrics.EVENTS_OUT.labels("loader", *labels).inc(n)
@@ -268,6 +326,42 @@ class Loader:
                 committed = (await consumer.beginning_offsets([tp]))[tp]
             lag[(self.group, tp.topic, str(tp.partition))] = max(0, ends[tp] - committed)
         return lag
+
+
+@dataclass
+class _TopicRows:
+    """One topic's decoded messages of a batch, with the columns and deduplication token to insert them."""
+
+    target: LoadTarget
+    loaded: list[tuple[ConsumerRecord[bytes, bytes], dict[str, Any]]]
+    columns: list[list[Any]]
+    token: str
+    decode_seconds: float
+
+
+def _decode_rows(
+    decoder: AvroCodec, target: LoadTarget, batch: Sequence[ConsumerRecord[bytes, bytes]]
+) -> tuple[_TopicRows | None, list[tuple[ConsumerRecord[bytes, bytes], DecodeError]]]:
+    """Decode ``batch`` and build its columns and deduplication token; also the undecodable messages."""
+    loaded: list[tuple[ConsumerRecord[bytes, bytes], dict[str, Any]]] = []
+    undecodable: list[tuple[ConsumerRecord[bytes, bytes], DecodeError]] = []
+    for message in batch:
+        try:
+            loaded.append((message, decoder.decode(message.value)))
+        except DecodeError as exc:
+            undecodable.append((message, exc))
+    if not loaded:
+        return None, undecodable
+    columns = to_columns([r for _, r in loaded], target.columns)
+    return _TopicRows(target, loaded, columns, _dedup_token([m for m, _ in loaded]), 0.0), undecodable
+
+
+@dataclass
+class _Batch:
+    """A polled batch, decoded: its topics' rows and the offsets to commit once they are inserted."""
+
+    parts: list[_TopicRows]
+    offsets: dict[TopicPartition, int]
 
 
 class _LoadBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]

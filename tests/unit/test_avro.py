@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastavro import schemaless_reader
+from fastavro import schemaless_reader, schemaless_writer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -124,6 +124,31 @@ def test_decoded_timestamps_are_utc_datetimes_and_int_millis_are_accepted() -> N
     assert decoded["occurred_at"] == datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
     assert decoded["occurred_at"].tzinfo is not None
     assert decoded["occurred_at"].utcoffset().total_seconds() == 0
+
+
+def test_timestamp_millis_codec_decodes_timestamps_as_int_millis_from_every_writer_version() -> None:
+    """``codec(subject, timestamp_millis=True)`` (the loader's) gives the epoch millis the datetime
+    codec would have turned into datetimes, for the latest writer and for an older one, and leaves
+    every other field and the shared codec alone."""
+    plain, millis = codec("enriched_event"), codec("enriched_event", timestamp_millis=True)
+    assert millis is codec("enriched_event", timestamp_millis=True) and millis is not plain
+    registry = SchemaRegistry.load()
+    old_id, old_schema = 4, registry.by_id(4)[1]
+    record = make_enriched_event(occurred_at=datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC))
+    buf = io.BytesIO()
+    buf.write(bytes([0]) + old_id.to_bytes(4, "big"))
+    schemaless_writer(buf, old_schema, record)
+    for data in (plain.encode(record), buf.getvalue()):
+        as_datetimes, as_millis = plain.decode(data), millis.decode(data)
+        stamps = [k for k, v in as_datetimes.items() if isinstance(v, datetime)]
+        assert {"occurred_at", "received_at", "enriched_at"} <= set(stamps)
+        assert as_millis["occurred_at"] == 1_714_564_800_123
+        for key, value in as_datetimes.items():
+            if key in stamps:
+                assert as_millis[key] == round(value.timestamp() * 1000) and type(as_millis[key]) is int
+            else:
+                assert as_millis[key] == value
+    assert isinstance(plain.decode(plain.encode(record))["occurred_at"], datetime)  # unchanged
 
 
 def test_naive_datetimes_are_taken_as_utc_and_truncated_to_millis() -> None:
