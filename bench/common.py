@@ -9,10 +9,13 @@ import os
 import platform
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from services.common.settings import EnrichSettings, IngestSettings, LoaderSettings
 from services.local.kafka import KAFKA_VERSION, LocalKafka, free_port
@@ -120,6 +123,19 @@ def write_report(path: Path, report: dict[str, object], headline: str) -> None:
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     print(f"\n{headline} ({path})")
+
+
+def wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path, what: str, deadline: float) -> None:
+    """Poll a worker's /readyz until it answers 200; fail with its log's tail if it exits or the
+    monotonic ``deadline`` passes, so a worker that cannot start stops the benchmark with a reason."""
+    url = f"http://127.0.0.1:{port}/readyz"
+    while True:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not ready:\n{log_path.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        time.sleep(0.05)
 
 
 def stop_process(proc: subprocess.Popen[bytes], grace: float = 60) -> None:

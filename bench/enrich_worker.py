@@ -41,6 +41,7 @@ from bench.common import (  # noqa: E402
     machine,
     pipeline_settings,
     stop_process,
+    wait_ready,
     write_report,
 )
 from services.common.kafka import consumer_lag, ensure_topics  # noqa: E402
@@ -158,13 +159,7 @@ def enrich_worker(
                 )
         deadline = time.monotonic() + 180
         for proc, (name, _, port, path) in zip(procs, workers, strict=True):
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} worker not ready:\n{path.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                        break
-                time.sleep(0.1)
+            wait_ready(proc, port, path, f"{name} worker", deadline)
         yield procs[0], time.monotonic()
     finally:
         for proc in procs:

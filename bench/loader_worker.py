@@ -37,7 +37,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -52,6 +51,7 @@ from bench.common import (  # noqa: E402
     pipeline_settings,
     simulated_events,
     stop_process,
+    wait_ready,
     write_report,
 )
 from bench.enrich_worker import Stalled, query  # noqa: E402
@@ -124,14 +124,7 @@ def loader_worker(
         )
     try:
         deadline = time.monotonic() + 180
-        url = f"http://127.0.0.1:{settings.loader_web_port}/readyz"
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"loader worker not ready:\n{log_path.read_text()[-3000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            time.sleep(0.05)
+        wait_ready(proc, settings.loader_web_port, log_path, "loader worker", deadline)
         yield proc, time.time()
     finally:
         stop_process(proc)

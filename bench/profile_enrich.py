@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -26,12 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import broker, pipeline_settings, simulated_events  # noqa: E402
+from bench.common import broker, pipeline_settings, simulated_events, wait_ready  # noqa: E402
 from bench.enrich_worker import wait_committed  # noqa: E402
 from bench.scale_out import group_members  # noqa: E402
 from services.common.kafka import ensure_topics  # noqa: E402
@@ -93,14 +90,7 @@ def profile(bootstrap: str, events: list[dict[str, Any]], out: Path, rate: int) 
             )
         try:
             deadline = time.monotonic() + 180
-            url = f"http://127.0.0.1:{worker.enrich_web_port}/readyz"
-            while True:
-                if recorder.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"profiled worker not ready:\n{log_path.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url, timeout=2).status_code == 200:
-                        break
-                time.sleep(0.1)
+            wait_ready(recorder, worker.enrich_web_port, log_path, "profiled worker", deadline)
             ready = time.monotonic()
             done = asyncio.run(wait_committed(enrich, worker.enrich_app_id, [enrich.topic_raw]))
             for child in _children(recorder.pid):  # the worker: py-spy writes the profile once it exits

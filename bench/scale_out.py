@@ -28,8 +28,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -39,6 +37,7 @@ from bench.common import (  # noqa: E402
     pipeline_settings,
     simulated_events,
     stop_process,
+    wait_ready,
     write_report,
 )
 from bench.enrich_worker import Stalled, stack_dump, wait_committed  # noqa: E402
@@ -87,14 +86,7 @@ def enrich_group(members: list[EnrichSettings], log_dir: Path) -> Iterator[list[
                 )
         deadline = time.monotonic() + 180
         for proc, member, path in zip(procs, members, logs, strict=True):
-            url = f"http://127.0.0.1:{member.enrich_web_port}/readyz"
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"enrich worker not ready:\n{path.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(url, timeout=2).status_code == 200:
-                        break
-                time.sleep(0.05)
+            wait_ready(proc, member.enrich_web_port, path, "enrich worker", deadline)
         yield procs
     finally:
         for proc in procs:
