@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.metadata
 import json
@@ -123,6 +124,19 @@ def write_report(path: Path, report: dict[str, object], headline: str) -> None:
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     print(f"\n{headline} ({path})")
+
+
+def produce_backlog(ingest: IngestSettings, enrich: EnrichSettings, events: list[dict[str, Any]]) -> int:
+    """Create the pipeline's topics and produce the simulator's events as a raw backlog; every event
+    must be accepted, or the rates measured over it would be of fewer events than counted."""
+    from services.common.kafka import ensure_topics
+    from services.sim.cli import produce_events
+
+    asyncio.run(ensure_topics(enrich))
+    accepted, rejected = asyncio.run(produce_events(ingest, events))
+    if rejected:
+        raise RuntimeError(f"the simulator's events were rejected: {rejected}")
+    return accepted
 
 
 def wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path, what: str, deadline: float) -> None:

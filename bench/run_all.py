@@ -42,12 +42,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench import ingest_http, loader_worker, scale_out  # noqa: E402
 from bench.ceiling import passthrough  # noqa: E402
-from bench.common import SEED, broker, machine_facts, pipeline_settings, simulated_events  # noqa: E402
+from bench.common import SEED, broker, machine_facts, pipeline_settings, produce_backlog, simulated_events  # noqa: E402
 from bench.e2e import run_e2e, run_latency  # noqa: E402
 from bench.enrich_worker import Stalled, enrich_and_load  # noqa: E402
 from bench.load_ceiling import load_ceiling  # noqa: E402
-from services.common.kafka import ensure_topics  # noqa: E402
-from services.sim.cli import produce_events  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PARTS = ("ceiling", "enrich", "peer", "load_ceiling", "loader", "enrich2", "ingest_http", "e2e", "latency")
@@ -73,10 +71,7 @@ def backlog_pass(
     with tempfile.TemporaryDirectory(prefix="engage-bench-") as tmp_name:
         tmp = Path(tmp_name)
         ingest, enrich = pipeline_settings(bootstrap, tmp, "bench")
-        asyncio.run(ensure_topics(enrich))
-        accepted, rejected = asyncio.run(produce_events(ingest, events))
-        if rejected:
-            raise RuntimeError(f"the simulator's events were rejected: {rejected}")
+        accepted = produce_backlog(ingest, enrich, events)
         if "ceiling" in parts:
             out["ceiling"] = asyncio.run(
                 passthrough(enrich, enrich.topic_raw, accepted, f"{enrich.enrich_app_id}-ceiling")

@@ -35,16 +35,16 @@ from bench.common import (  # noqa: E402
     broker,
     machine_facts,
     pipeline_settings,
+    produce_backlog,
     simulated_events,
     stop_process,
     wait_ready,
     write_report,
 )
 from bench.enrich_worker import Stalled, stack_dump, wait_committed  # noqa: E402
-from services.common.kafka import consumer_lag, ensure_topics  # noqa: E402
+from services.common.kafka import consumer_lag  # noqa: E402
 from services.common.settings import EnrichSettings, to_env  # noqa: E402
 from services.local.kafka import free_port  # noqa: E402
-from services.sim.cli import produce_events  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "loader" / "enrich_scale_out.json"
 
@@ -131,10 +131,7 @@ def measure_once(bootstrap: str, events: list[dict[str, Any]]) -> dict[str, Any]
     with tempfile.TemporaryDirectory(prefix="engage-bench-scale-") as tmp_name:
         tmp = Path(tmp_name)
         ingest, enrich = pipeline_settings(bootstrap, tmp, "bench-scale")
-        asyncio.run(ensure_topics(enrich))
-        accepted, rejected = asyncio.run(produce_events(ingest, events))
-        if rejected:
-            raise RuntimeError(f"the simulator's events were rejected: {rejected}")
+        accepted = produce_backlog(ingest, enrich, events)
         return {"events": accepted, "partitions": enrich.topic_partitions, **measure(enrich, tmp)}
 
 
