@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
 import shutil
 import signal
@@ -59,11 +60,46 @@ class KafkaLocalError(RuntimeError):
     """The local broker could not be prepared, started or stopped."""
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now (the OS picks it)."""
+_LOWEST_PORT = 10_000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """First port of the kernel's range for outgoing connections (Linux default 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(span: int = 1) -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now, with the ``span - 1`` ports after it.
+
+    Chosen below the kernel's ephemeral range: a port the OS picks (bind to 0) comes from the range it
+    also gives to outgoing connections, so between choosing and listening a client socket may take it
+    (or take ``port + 1``, the local broker's controller port). Ports are not handed out twice per process.
+    """
+    high = _ephemeral_low() - span
+    if high <= _LOWEST_PORT:
+        raise KafkaLocalError(f"no room for {span} ports below the ephemeral range ({high + span})")
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(_LOWEST_PORT, high)
+        run = range(port, port + span)
+        if _handed_out.isdisjoint(run) and all(_bindable(p) for p in run):
+            _handed_out.update(run)
+            return port
+    raise KafkaLocalError(f"no {span} consecutive free ports found on 127.0.0.1 below {high + span}")
 
 
 def kafka_cache_dir() -> Path:

@@ -50,7 +50,7 @@ def _stack_env(state: Path, kafka_port: int) -> dict[str, str]:
 
 def test_simulate_wait_on_a_non_default_local_port_loads_every_event(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    port = free_port()
+    port = free_port(span=2)  # `engage up` puts the controller on port + 1
     env = _stack_env(state, port) | {"ENGAGE_PSEUDONYM_KEY": "local-stack-test-key"}
 
     engage = functools.partial(run_engage, env=env, cwd=tmp_path)  # not the repository: nothing in ./var
@@ -95,7 +95,7 @@ def test_simulate_wait_on_a_non_default_local_port_loads_every_event(tmp_path: P
 def test_engage_run_pages_the_crisis_and_reports_every_brand(tmp_path: Path) -> None:
     """The main job: the scenario's crisis raises alerts, and a report works for every brand afterwards."""
     state = tmp_path / "state"
-    env = _stack_env(state, free_port())
+    env = _stack_env(state, free_port(span=2))
 
     engage = functools.partial(run_engage, env=env, cwd=tmp_path)
 

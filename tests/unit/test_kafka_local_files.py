@@ -5,6 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from services.local.kafka import KAFKA_DIR, KAFKA_VERSION, LocalKafka, free_port, kafka_cache_dir
 
 POM_NS = {"m": "http://maven.apache.org/POM/4.0.0"}
@@ -41,3 +43,19 @@ def test_defaults_and_cache_dir(monkeypatch, tmp_path: Path) -> None:
     assert kafka_cache_dir() == tmp_path / "cache"
     monkeypatch.delenv("ENGAGE_KAFKA_CACHE")
     assert kafka_cache_dir().name == f"kafka-{KAFKA_VERSION}"
+
+
+def test_free_port_stays_out_of_the_ephemeral_range_and_keeps_its_span_free(monkeypatch) -> None:
+    """A port from the range the kernel gives outgoing connections can be taken before the broker binds it."""
+    from services.local import kafka
+
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port(span=2) for _ in range(20)]
+    assert all(p >= 10_000 and p + 1 < low for p in ports)
+    assert len({q for p in ports for q in (p, p + 1)}) == 40  # never handed out twice
+
+    # Only odd ports are "in use": a span of two never fits, a single even port does.
+    monkeypatch.setattr(kafka, "_bindable", lambda port: port % 2 == 0)
+    assert free_port() % 2 == 0
+    with pytest.raises(kafka.KafkaLocalError, match="consecutive free ports"):
+        free_port(span=2)
