@@ -118,6 +118,7 @@ def _alternation(cues: Sequence[tuple[str, str]]) -> str:
     return "|".join(f"(?P<{kind}>{'|'.join(regexes)})" for kind, regexes in by_kind.items())
 
 
+@functools.cache  # the English cues recur in two scanners
 def _prefixes(regex: str, size: int) -> tuple[set[str], bool] | None:
     """The strings of up to ``size`` characters a match of ``regex`` can begin with (shorter ones:
     whole matches), and whether it starts with ``\\b``; None when they cannot be worked out.
@@ -199,9 +200,10 @@ class _Scanner:
     start, and only the few cues that can begin with the next three (else two, else one) characters
     are tried there:
 
-    * word starts (English cues): a non-word character followed by the first three characters of
-      some cue, as a trie (the text is scanned with a space in front, so the character before a
-      candidate sits where the candidate is in the text itself);
+    * word starts (English cues): a non-word character followed by the first five characters of
+      some cue (fewer where a cue's character classes would give more than eight such heads), as a
+      trie (the text is scanned with a space in front, so the character before a candidate sits
+      where the candidate is in the text itself);
     * anywhere (Korean cues, emoji, "as 요청"): one of their first characters followed by a possible
       second one (for ASCII ones, their own second characters: every "a" of an English text is no
       candidate).
@@ -212,8 +214,9 @@ class _Scanner:
     used. ``tests/unit/test_complaint_equivalence.py`` holds it to the reference.
     """
 
-    def __init__(self, cues: Sequence[tuple[str, str]]) -> None:
+    def __init__(self, cues: Sequence[tuple[str, str]], word_start_head: int = 5) -> None:
         self.cues = tuple(cues)
+        self.word_start_head = word_start_head
         self._finders: tuple[tuple[re.Pattern[str], str], ...] = ()
         self._ascii_finders: tuple[tuple[re.Pattern[str], str], ...] = ()  # those an ASCII text can meet
         # the cues that can begin with the next three / two / one characters (one pattern each)
@@ -226,7 +229,7 @@ class _Scanner:
         # cues by their first three characters (shorter: the whole match, or all that could be
         # worked out; either way a prefix of the text where the cue matches)
         by_head: dict[str, list[int]] = {}
-        word_start: set[str] = set()  # up to three first characters of cues at a word start
+        word_start: set[str] = set()  # up to word_start_head first characters of cues at a word start
         anywhere: dict[str, set[str] | None] = {}  # other cues: first -> second characters (None: any)
         for i, (_, regex) in enumerate(cues):
             found = _prefixes(regex, 2) or _prefixes(regex, 1)
@@ -234,13 +237,19 @@ class _Scanner:
                 return  # the reference scan it is
             heads, anchored = found
             longer = (_prefixes(regex, 3) or found)[0]
+            finder_heads = longer
+            for size in range(self.word_start_head, 3, -1) if anchored else ():
+                wider = _prefixes(regex, size)
+                if wider is not None and len(wider[0]) <= _MAX_FINDER_HEADS:
+                    finder_heads = wider[0]
+                    break
             for head in longer:
                 by_head.setdefault(head, []).append(i)
             for head in heads:
                 # a word start before a non-word character follows a word character: no candidate
                 # for the word-start finder, so such (rare) cues count as starting anywhere
                 if anchored and _WORD_CHAR.match(head):
-                    word_start.update(h for h in longer if h[0] == head[0])
+                    word_start.update(h for h in finder_heads if h[0] == head[0])
                     continue
                 if len(head) == 1:
                     anywhere[head] = None
@@ -340,6 +349,7 @@ class _Scanner:
 
 
 _WORD_CHAR = re.compile(r"\w")
+_MAX_FINDER_HEADS = 8  # per cue: wider heads stop there (a class like [a-z] multiplies them)
 
 
 def _char_class(chars: set[str]) -> str:
