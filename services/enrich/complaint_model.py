@@ -281,32 +281,37 @@ class ComplaintModel:
                 cands.append((tones[i], -1, -1, NEGATIVE_TONE))
             if cands:
                 best[i] = max(cands)[0]
-        pieces_of: dict[str, tuple[IntArray, IntArray, IntArray, IntArray, list[str], FloatArray]] = {}
+        # the pieces of both languages in one set of arrays (a text has one language)
+        columns: list[tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]] = []
+        pieces: list[str] = []
         for lang in ("ko", "en"):
             members = [i for i in range(n) if routed[i] == lang]
             if not members:
                 continue
-            local, starts, stops, seq, pieces = _word_spans([normalised[i] for i in members], lang == "en")
-            if not pieces:
+            local, starts, stops, seq, found = _word_spans([normalised[i] for i in members], lang == "en")
+            if not found:
                 continue
             text_of = np.array(members, dtype=np.int64).take(local)
-            values = self._piece_sums(sentiment.models[lang], lang, pieces) * norm.take(text_of)
-            pieces_of[lang] = (text_of, starts, stops, seq, pieces, values)
-        # per text, only its strongest few spans can become reasons (overlaps drop some), and of
-        # those only the ones at or over its floor (a quarter of its strongest candidate) and > 0
-        floors = np.array(best)
-        kept = []
-        for text_of, starts, stops, seq, pieces, values in pieces_of.values():
-            order = np.lexsort((seq, -values, text_of))
-            first = np.searchsorted(text_of[order], text_of[order], side="left")
-            rank = np.arange(len(order)) - first
+            values = self._piece_sums(sentiment.models[lang], lang, found) * norm.take(text_of)
+            columns.append((text_of, starts, stops, seq, values))
+            pieces += found
+        if columns:
+            text_of, starts, stops, seq, values = (
+                np.concatenate(column) for column in zip(*columns, strict=True)
+            )
+            # per text, only its strongest few pieces can become reasons (overlaps drop some), and
+            # of those only the ones > 0 and at or over its floor (a quarter of its strongest candidate)
+            order = np.lexsort((seq, -values, text_of))  # per text, strongest first, ties in reading order
+            ordered_text = text_of.take(order)
+            rank = np.arange(len(order)) - np.searchsorted(ordered_text, ordered_text)
             heads = order[rank == 0]
-            np.maximum.at(floors, text_of[heads], values[heads])
-            kept.append((order[rank < 3 * MAX_REASONS], text_of, starts, stops, pieces, values))
-        floors *= REASON_MIN_SHARE
-        for keep, text_of, starts, stops, pieces, values in kept:
-            vals = values.take(keep)
-            keep = keep[(vals >= floors.take(text_of.take(keep))) & (vals > 0)]
+            floors = np.array(best)
+            head_text = text_of.take(heads)
+            floors[head_text] = np.maximum(floors.take(head_text), values.take(heads))
+            floors *= REASON_MIN_SHARE
+            keep = order[rank < 3 * MAX_REASONS]
+            strength = values.take(keep)
+            keep = keep[(strength >= floors.take(text_of.take(keep))) & (strength > 0)]
             for k, i, value, start, stop in zip(
                 keep.tolist(),
                 text_of.take(keep).tolist(),
