@@ -371,12 +371,11 @@ def _word_spans(texts: list[str], english: bool) -> tuple[IntArray, IntArray, In
     parts = (_EN_SPLIT if english else _KO_SPLIT).split(joined)  # gap, word, gap, ..., word, gap
     words = parts[1::2]
     ends = np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)))
-    starts, stops = ends[0:-1:2], ends[1::2]
-    text_starts = np.zeros(len(texts), dtype=np.int64)
+    text_starts = np.zeros(len(texts), dtype=np.int64)  # in ``joined``
     np.cumsum(np.fromiter(map(len, texts[:-1]), np.int64, len(texts) - 1) + 1, out=text_starts[1:])
-    text_of = np.searchsorted(text_starts, starts, side="right") - 1
-    starts -= text_starts.take(text_of)
-    stops -= text_starts.take(text_of)
+    text_of = np.searchsorted(text_starts, ends[0:-1:2], side="right") - 1
+    offset = text_starts.take(text_of)
+    starts, stops = ends[0:-1:2] - offset, ends[1::2] - offset
     seq = np.arange(0, 2 * len(words), 2, dtype=np.int64)
     if not english or len(words) < 2:
         return text_of, starts, stops, seq, words
