@@ -266,7 +266,10 @@ class ComplaintModel:
         text's strongest ``3 * MAX_REASONS``, at or over its floor) reach the per-text ranking.
         """
         n = len(normalised)
-        candidates: list[list[tuple[float, int, int, str]]] = [[] for _ in range(n)]
+        # per text, (-contribution, start, label, nth, end): in Python's tuple order, strongest
+        # first, then by start and label, then in the order found (nth: cues, then pieces), as a
+        # stable sort by the first three would have it, but without a key function
+        candidates: list[list[tuple[float, int, str, int, int]]] = [[] for _ in range(n)]
         cue_weight = {kind: float(self.dense_weights[_CUE_INDEX[kind]]) for kind in ("strong", "weak")}
         # the tone's share per text, for the whole batch at once (the same products and sums)
         tones = (dense[:, 8] * self.dense_weights[8] + dense[:, 9] * self.dense_weights[9]).tolist()
@@ -274,13 +277,13 @@ class ComplaintModel:
         best = [-np.inf] * n  # per text, its strongest candidate (pieces added below)
         for i, text in enumerate(normalised):
             cands = candidates[i]
-            for kind, start, end in matches[i]:
+            for nth, (kind, start, end) in enumerate(matches[i], -len(matches[i])):  # nth < 0
                 if kind in cue_weight:
-                    cands.append((cue_weight[kind], start, end, text[start:end].strip()))
+                    cands.append((-cue_weight[kind], start, text[start:end].strip(), nth, end))
             if tones[i] > 0 and negative[i]:
-                cands.append((tones[i], -1, -1, NEGATIVE_TONE))
+                cands.append((-tones[i], -1, NEGATIVE_TONE, 0, -1))
             if cands:
-                best[i] = max(cands)[0]
+                best[i] = -min(cands)[0]
         # the pieces of both languages in one set of arrays (a text has one language)
         columns: list[tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]] = []
         pieces: list[str] = []
@@ -312,22 +315,25 @@ class ComplaintModel:
             keep = order[rank < 3 * MAX_REASONS]
             strength = values.take(keep)
             keep = keep[(strength >= floors.take(text_of.take(keep))) & (strength > 0)]
-            for k, i, value, start, stop in zip(
-                keep.tolist(),
-                text_of.take(keep).tolist(),
-                values.take(keep).tolist(),
-                starts.take(keep).tolist(),
-                stops.take(keep).tolist(),
-                strict=True,
+            for nth, (k, i, value, start, stop) in enumerate(
+                zip(
+                    keep.tolist(),
+                    text_of.take(keep).tolist(),
+                    (-values.take(keep)).tolist(),
+                    starts.take(keep).tolist(),
+                    stops.take(keep).tolist(),
+                    strict=True,
+                )
             ):
-                candidates[i].append((value, start, stop, pieces[k]))
+                candidates[i].append((value, start, pieces[k], nth, stop))
         out = []
         for cands in candidates:
             chosen: list[tuple[int, int]] = []
             why: list[str] = []
-            ranked = sorted(cands, key=lambda c: (-c[0], c[1], c[3]))
-            floor = REASON_MIN_SHARE * ranked[0][0] if ranked else 0.0
-            for value, start, end, label in ranked:
+            cands.sort()
+            floor = REASON_MIN_SHARE * -cands[0][0] if cands else 0.0
+            for minus, start, label, _, end in cands:
+                value = -minus
                 if value <= 0 or value < floor or len(why) == MAX_REASONS:
                     break
                 if start >= 0 and any(start < e and s < end for s, e in chosen):
