@@ -114,6 +114,21 @@ def test_word_spans_of_a_batch_are_each_texts_own(english) -> None:
     assert got == expected
 
 
+def test_reasons_do_not_depend_on_the_piece_cache(monkeypatch) -> None:
+    """Cold, warm, and with the cache starting over mid-batch: the same reasons."""
+    texts = EN_COMPLAINTS + KO_COMPLAINTS + NOT_COMPLAINTS
+    model = CM.load_complaint_model()
+    model.forget_pieces()
+    cold = assess(texts)
+    warm = assess(texts)
+    monkeypatch.setattr(CM, "PIECE_CACHE_SIZE", 5)
+    model.forget_pieces()
+    tiny = [assess(texts[:2])[0], *assess(texts)[1:]]
+    model.forget_pieces()
+    assert [r.reasons for r in cold] == [r.reasons for r in warm] == [r.reasons for r in tiny]
+    assert any(r.reasons for r in cold)
+
+
 def test_strongest_first_is_the_lexsort() -> None:
     """The integer-key quicksort orders like the stable lexsort, ties (equal values) included."""
     rng = np.random.default_rng(1)
