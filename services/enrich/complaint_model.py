@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import operator
 import re
 import weakref
 from collections.abc import Sequence
@@ -61,11 +62,18 @@ _CUE_CAP = 3.0
 _CUE_INDEX = {kind: k for k, kind in enumerate(CUE_COLUMNS)}
 _EN_WORD = re.compile(r"[a-z0-9'\u00c0-\u024f]+")
 _KO_WORD = re.compile(r"[^\s.,!?~\"'()\[\]]+")
+# the same words, as ``re.split`` groups: gap, word, gap, ..., word, gap
+_EN_SPLIT = re.compile(f"({_EN_WORD.pattern})")
+_KO_SPLIT = re.compile(f"({_KO_WORD.pattern})")
 
 
-def fold(ids: IntArray, bits: int) -> IntArray:
-    """Sentiment feature buckets (Korean and offset English ones) -> the complaint model's 2^bits."""
-    mixed = ids.view(np.uint64) + np.uint64(1)  # ids >= 0: the same values; a new array, then in place
+def fold(ids: IntArray, bits: int, offset: int = 0) -> IntArray:
+    """Sentiment feature buckets (Korean and offset English ones) -> the complaint model's 2^bits.
+
+    ``offset`` is added to ``ids`` first (``EN_BUCKET_OFFSET`` for raw English buckets), in the
+    same pass as the hash's own ``+ 1``.
+    """
+    mixed = ids.view(np.uint64) + np.uint64(offset + 1)  # ids >= 0: the same values; a new array
     mixed *= _GOLDEN
     mixed >>= np.uint64(64 - bits)
     return mixed.view(np.int64)  # < 2^bits: the same values
@@ -138,27 +146,28 @@ class ComplaintModel:
             weakref.WeakKeyDictionary()
         )
 
-    def _piece_sums(self, model: LinearTextModel, lang: str, pieces: list[str]) -> list[float]:
-        """Per piece (a word, word pair or eojeol of a flagged text), the sum of this model's weights
-        over the sentiment model's hashed n-grams of the piece alone.
+    def _piece_sums(self, model: LinearTextModel, lang: str, pieces: list[str]) -> FloatArray:
+        """Per piece (a word, word pair or eojeol of a flagged text; repeats allowed), the sum of this
+        model's weights over the sentiment model's hashed n-grams of the piece alone.
 
-        A piece's sum depends on nothing else, so it is kept (per sentiment model, up to
-        ``PIECE_CACHE_SIZE`` pieces, then the cache starts over): words recur across batches.
+        A piece's sum depends on nothing else (not even the other pieces featurised with it), so it
+        is kept (per sentiment model, up to ``PIECE_CACHE_SIZE`` pieces, then the cache starts
+        over): words recur within and across batches. Lookups are ``map`` calls, not a Python loop.
         """
         cache = self._pieces.setdefault(model, {})
         known = list(map(cache.get, pieces))
-        new = [piece for piece, value in zip(pieces, known, strict=True) if value is None]
-        fresh: list[float] = []
-        if new:
-            docs, ids = model.hashed_features(new)
-            ids = ids + EN_BUCKET_OFFSET if lang == "en" else ids
-            weights = self.weights.take(fold(ids, self.bits))
-            fresh = np.bincount(docs, weights=weights, minlength=len(new)).tolist()
-            if len(cache) + len(new) > PIECE_CACHE_SIZE:
-                cache.clear()
-            cache.update(zip(new, fresh, strict=True))
-        computed = iter(fresh)
-        return [next(computed) if value is None else value for value in known]
+        if None not in known:
+            return np.fromiter(known, np.float64, len(known))
+        new = list(
+            dict.fromkeys(itertools.compress(pieces, map(operator.is_, known, itertools.repeat(None))))
+        )
+        docs, ids = model.hashed_features(new)
+        weights = self.weights.take(fold(ids, self.bits, EN_BUCKET_OFFSET if lang == "en" else 0))
+        fresh = dict(zip(new, np.bincount(docs, weights=weights, minlength=len(new)).tolist(), strict=True))
+        if len(cache) + len(new) > PIECE_CACHE_SIZE:
+            cache.clear()
+        cache.update(fresh)
+        return np.fromiter(map(fresh.get, pieces, known), np.float64, len(pieces))  # known: not in fresh
 
     def forget_pieces(self) -> None:
         """Empty the piece cache (benchmarks measure from a cold start)."""
@@ -251,66 +260,80 @@ class ComplaintModel:
         weights of the hashed n-grams of that span alone, scaled by the text's length normalisation;
         for the tone, the sentiment columns' share. Overlapping spans are kept once (the stronger);
         candidates under a quarter of the strongest one's contribution are not reasons.
+
+        The words and pairs of all texts of a language are found and weighed together
+        (:func:`_word_spans`, :meth:`_piece_sums`); only the few that can still be reasons (a
+        text's strongest ``3 * MAX_REASONS``, at or over its floor) reach the per-text ranking.
         """
-        candidates: list[list[tuple[float, int, int, str]]] = [[] for _ in normalised]
-        # every word (and English word pair) of every text, per language, as parallel lists: for
-        # each word, the word, then the pair it starts
-        spans: dict[str, tuple[list[int], list[int], list[int], list[str]]] = {
-            lang: ([], [], [], []) for lang in ("ko", "en")
-        }
+        n = len(normalised)
+        # per text, (-contribution, start, label, nth, end): in Python's tuple order, strongest
+        # first, then by start and label, then in the order found (nth: cues, then pieces), as a
+        # stable sort by the first three would have it, but without a key function
+        candidates: list[list[tuple[float, int, str, int, int]]] = [[] for _ in range(n)]
         cue_weight = {kind: float(self.dense_weights[_CUE_INDEX[kind]]) for kind in ("strong", "weak")}
         # the tone's share per text, for the whole batch at once (the same products and sums)
         tones = (dense[:, 8] * self.dense_weights[8] + dense[:, 9] * self.dense_weights[9]).tolist()
         negative = (dense[:, 8] < 0).tolist()
-        for i, (text, lang) in enumerate(zip(normalised, routed, strict=True)):
-            for kind, start, end in matches[i]:
+        best = [-np.inf] * n  # per text, its strongest candidate (pieces added below)
+        for i, text in enumerate(normalised):
+            cands = candidates[i]
+            for nth, (kind, start, end) in enumerate(matches[i], -len(matches[i])):  # nth < 0
                 if kind in cue_weight:
-                    candidates[i].append((cue_weight[kind], start, end, text[start:end].strip()))
+                    cands.append((-cue_weight[kind], start, text[start:end].strip(), nth, end))
             if tones[i] > 0 and negative[i]:
-                candidates[i].append((tones[i], -1, -1, NEGATIVE_TONE))
-            word_spans = [m.span() for m in (_KO_WORD if lang == "ko" else _EN_WORD).finditer(text)]
-            if not word_spans:
+                cands.append((-tones[i], -1, NEGATIVE_TONE, 0, -1))
+            if cands:
+                best[i] = -min(cands)[0]
+        # the pieces of both languages in one set of arrays (a text has one language)
+        columns: list[tuple[IntArray, IntArray, IntArray, IntArray, FloatArray]] = []
+        pieces: list[str] = []
+        for lang in ("ko", "en"):
+            members = [i for i in range(n) if routed[i] == lang]
+            if not members:
                 continue
-            word_starts, word_stops = zip(*word_spans, strict=True)
-            if lang == "en" and len(word_spans) > 1:
-                # word k, then the pair of words k and k + 1: start of word k, stop of word k or k + 1
-                starts = [0] * (2 * len(word_spans) - 1)
-                starts[0::2] = word_starts
-                starts[1::2] = word_starts[:-1]
-                stops = starts.copy()
-                stops[0::2] = word_stops
-                stops[1::2] = word_stops[1:]
-            else:
-                starts, stops = list(word_starts), list(word_stops)
-            of_text, all_starts, all_stops, pieces = spans[lang]
-            of_text += [i] * len(starts)
-            all_starts += starts
-            all_stops += stops
-            pieces += [text[start:stop] for start, stop in zip(starts, stops, strict=True)]
-        for lang, (of_text, all_starts, all_stops, pieces) in spans.items():
-            if not pieces:
+            local, starts, stops, seq, found = _word_spans([normalised[i] for i in members], lang == "en")
+            if not found:
                 continue
-            # A word or pair recurs across a batch ("the", "my order"); its hashed n-grams, and so
-            # their weight sum, do not depend on the other texts: featurise each distinct one once.
-            distinct = dict(zip(dict.fromkeys(pieces), itertools.count()))  # first-seen order
-            inverse = list(map(distinct.__getitem__, pieces))
-            sums = np.array(self._piece_sums(sentiment.models[lang], lang, list(distinct))).take(inverse)
-            text_of = np.array(of_text, dtype=np.int64)
-            values = sums * norm.take(text_of)
-            # per text, only its strongest few spans can become reasons (overlaps drop some)
-            order = np.lexsort((-values, text_of))
-            first = np.searchsorted(text_of[order], text_of[order], side="left")
-            rank = np.arange(len(order)) - first
+            text_of = np.array(members, dtype=np.int64).take(local)
+            values = self._piece_sums(sentiment.models[lang], lang, found) * norm.take(text_of)
+            columns.append((text_of, starts, stops, seq, values))
+            pieces += found
+        if columns:
+            text_of, starts, stops, seq, values = (
+                np.concatenate(column) for column in zip(*columns, strict=True)
+            )
+            # per text, only its strongest few pieces can become reasons (overlaps drop some), and
+            # of those only the ones > 0 and at or over its floor (a quarter of its strongest candidate)
+            order = _strongest_first(text_of, values, seq)
+            ordered_text = text_of.take(order)
+            rank = np.arange(len(order)) - np.searchsorted(ordered_text, ordered_text)
+            heads = order[rank == 0]
+            floors = np.array(best)
+            head_text = text_of.take(heads)
+            floors[head_text] = np.maximum(floors.take(head_text), values.take(heads))
+            floors *= REASON_MIN_SHARE
             keep = order[rank < 3 * MAX_REASONS]
-            for k, value in zip(keep.tolist(), values[keep].tolist(), strict=True):
-                candidates[of_text[k]].append((value, all_starts[k], all_stops[k], pieces[k]))
+            strength = values.take(keep)
+            keep = keep[(strength >= floors.take(text_of.take(keep))) & (strength > 0)]
+            for nth, (k, i, value, start, stop) in enumerate(
+                zip(
+                    keep.tolist(),
+                    text_of.take(keep).tolist(),
+                    (-values.take(keep)).tolist(),
+                    starts.take(keep).tolist(),
+                    stops.take(keep).tolist(),
+                    strict=True,
+                )
+            ):
+                candidates[i].append((value, start, pieces[k], nth, stop))
         out = []
         for cands in candidates:
             chosen: list[tuple[int, int]] = []
             why: list[str] = []
-            ranked = sorted(cands, key=lambda c: (-c[0], c[1], c[3]))
-            floor = REASON_MIN_SHARE * ranked[0][0] if ranked else 0.0
-            for value, start, end, label in ranked:
+            cands.sort()
+            floor = REASON_MIN_SHARE * -cands[0][0] if cands else 0.0
+            for minus, start, label, _, end in cands:
+                value = -minus
                 if value <= 0 or value < floor or len(why) == MAX_REASONS:
                     break
                 if start >= 0 and any(start < e and s < end for s, e in chosen):
@@ -322,6 +345,64 @@ class ComplaintModel:
                     chosen.append((start, end))
             out.append(tuple(why))
         return out
+
+
+def _strongest_first(text_of: IntArray, values: FloatArray, seq: IntArray) -> IntArray:
+    """``np.lexsort((seq, -values, text_of))``: by text, strongest first, ties in reading order.
+
+    As one quicksort of distinct integer keys (text, rank of the value, ``seq``): numpy's stable
+    float sorts, which lexsort uses, are several times slower. Equal values share a rank, as in the
+    lexsort. Very large batches, whose keys could overflow, take the lexsort.
+    """
+    levels, level = np.unique(-values, return_inverse=True)
+    width = int(seq.max()) + 1
+    if (int(text_of.max()) + 1) * len(levels) * width >= 1 << 62:
+        return np.lexsort((seq, -values, text_of))
+    key = text_of * len(levels)
+    key += level
+    key *= width
+    key += seq
+    return np.argsort(key)
+
+
+def _word_spans(texts: list[str], english: bool) -> tuple[IntArray, IntArray, IntArray, IntArray, list[str]]:
+    """Every word (English: and pair of neighbouring words) of ``texts``: its text's number, start
+    and stop (in its text), reading order (word k of the batch at 2k, the pair it starts at 2k + 1)
+    and the piece itself. Words first, then pairs.
+
+    One regex split over the texts joined by spaces (a space is in no word, so the words are those
+    of each text alone) instead of a regex pass and span lists per text.
+    """
+    joined = " ".join(texts)
+    parts = (_EN_SPLIT if english else _KO_SPLIT).split(joined)  # gap, word, gap, ..., word, gap
+    words = parts[1::2]
+    ends = np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)))
+    text_starts = np.zeros(len(texts), dtype=np.int64)  # in ``joined``
+    np.cumsum(np.fromiter(map(len, texts[:-1]), np.int64, len(texts) - 1) + 1, out=text_starts[1:])
+    text_of = np.searchsorted(text_starts, ends[0:-1:2], side="right") - 1
+    offset = text_starts.take(text_of)
+    starts, stops = ends[0:-1:2] - offset, ends[1::2] - offset
+    seq = np.arange(0, 2 * len(words), 2, dtype=np.int64)
+    if not english or len(words) < 2:
+        return text_of, starts, stops, seq, words
+    same = text_of[1:] == text_of[:-1]  # word k and word k + 1 are of one text
+    pair = np.flatnonzero(same)
+    within = same.tolist()
+    gaps = parts[2:-1:2]
+    pairs = list(
+        map(
+            operator.add,
+            map(operator.add, itertools.compress(words, within), itertools.compress(gaps, within)),
+            itertools.compress(words[1:], within),
+        )
+    )
+    return (
+        np.concatenate((text_of, text_of.take(pair))),
+        np.concatenate((starts, starts.take(pair))),
+        np.concatenate((stops, stops.take(pair + 1))),
+        np.concatenate((seq, seq.take(pair) + 1)),
+        words + pairs,
+    )
 
 
 def load_complaint_model_from(path: Path) -> ComplaintModel:

@@ -96,6 +96,50 @@ def test_skipping_the_cue_scan_below_the_ceiling_changes_no_flag(monkeypatch) ->
     assert [r.reasons for r in fast] == [r.reasons for r in slow]
 
 
+@pytest.mark.parametrize("english", [True, False])
+def test_word_spans_of_a_batch_are_each_texts_own(english) -> None:
+    """One split over the joined texts finds each text's words (and English pairs) in reading order."""
+    texts = [*EN_COMPLAINTS, "", "ok", "  ", "don't, ever!! again", *KO_COMPLAINTS, "a  b", "x"]
+    word = CM._EN_WORD if english else CM._KO_WORD
+    text_of, starts, stops, seq, pieces = CM._word_spans(texts, english)
+    order = np.lexsort((seq, text_of)).tolist()  # seq: reading order within a text
+    got = [(text_of[k], starts[k], stops[k], pieces[k]) for k in order]
+    expected = []
+    for i, text in enumerate(texts):
+        spans = [m.span() for m in word.finditer(text)]
+        for k, (start, stop) in enumerate(spans):
+            expected.append((i, start, stop, text[start:stop]))
+            if english and k + 1 < len(spans):
+                expected.append((i, start, spans[k + 1][1], text[start : spans[k + 1][1]]))
+    assert got == expected
+
+
+def test_reasons_do_not_depend_on_the_piece_cache(monkeypatch) -> None:
+    """Cold, warm, and with the cache starting over mid-batch: the same reasons."""
+    texts = EN_COMPLAINTS + KO_COMPLAINTS + NOT_COMPLAINTS
+    model = CM.load_complaint_model()
+    model.forget_pieces()
+    cold = assess(texts)
+    warm = assess(texts)
+    monkeypatch.setattr(CM, "PIECE_CACHE_SIZE", 5)
+    model.forget_pieces()
+    tiny = [assess(texts[:2])[0], *assess(texts)[1:]]
+    model.forget_pieces()
+    assert [r.reasons for r in cold] == [r.reasons for r in warm] == [r.reasons for r in tiny]
+    assert any(r.reasons for r in cold)
+
+
+def test_strongest_first_is_the_lexsort() -> None:
+    """The integer-key quicksort orders like the stable lexsort, ties (equal values) included."""
+    rng = np.random.default_rng(1)
+    text_of = rng.integers(0, 40, 3000)
+    values = rng.choice([-1.5, 0.0, 0.25, 0.5, 2.0, 3.0], 3000) * rng.choice([1.0, 1.0, 1e-3], 3000)
+    seq = rng.permutation(3000)
+    for spread in (1, 1 << 45):  # the second overflows the integer keys: the lexsort itself
+        order = CM._strongest_first(text_of, values, seq * spread)
+        assert (order == np.lexsort((seq, -values, text_of))).all()
+
+
 def test_complaint_features_are_the_sentiment_features() -> None:
     """One tokenisation: the model's hashed score is a re-weighing of the sentiment pass's buckets."""
     texts = [EN_COMPLAINTS[0], KO_COMPLAINTS[0]]
