@@ -241,3 +241,34 @@ def test_emoji_and_emoticon_sums_equal_the_reference(texts) -> None:
     expected = reference_emoji_sums(emoji, batch)
     assert got.tobytes() == expected.tobytes()
     assert np.count_nonzero(expected) > 8  # emoji and emoticons of both signs were found
+
+
+def test_encode_squeezes_runs_exactly_as_the_regex_does() -> None:
+    """The code-point squeeze equals ``_REPEAT.sub`` on the joined text: newline runs stay, others keep 2."""
+    texts = [
+        *(text for text, _, _ in corpus()[:3000]),
+        *EDGE_CASES,
+        "sooooo goooood!!!!!",
+        "ㅋㅋㅋㅋㅋㅋ ㅠㅠㅠ",
+        "a\n\n\n\nb\r\r\r\rc",
+        "",
+        "",
+        "",
+        "😂😂😂😂 aaa AAA aAa",
+        "xx",
+        "x",
+    ]
+    sep = S._SEP
+    joined = sep + sep.join(t.replace(sep, " ") for t in texts) + sep
+    joined = S._REPEAT.sub(r"\1\1", joined.lower().replace("\u2019", "'"))
+    expected = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    got = S.encode(texts)
+    assert len(got) < len(S.encode(texts, squeeze=False))  # the runs above were squeezed
+    np.testing.assert_array_equal(got, expected)
+    for text in texts[-12:]:
+        np.testing.assert_array_equal(
+            S.encode([text]),
+            np.frombuffer(
+                (sep + S._REPEAT.sub(r"\1\1", text.lower()) + sep).encode("utf-32-le"), dtype=np.uint32
+            ).astype(np.uint64),
+        )
