@@ -285,10 +285,15 @@ class _Scanner:
             wide = {ch for ch in anywhere if not ch.isascii()}
             alone = {ch for ch in wide if anywhere[ch] is None}
             paired = wide - alone
-            seconds = set().union(*(anywhere[ch] or set() for ch in paired))
+            seconds = set().union(*(anywhere[ch] or set() for ch in paired)) - {" "}
+            # a space is the most common second character of all: only the first characters of heads
+            # that go on with one ("안 돼", "못 먹") make "X " a candidate
+            spaced = {ch for ch in paired if " " in (anywhere[ch] or ())}
             checks = [f"(?<=[{_char_class(alone)}])"] if alone else []
-            if paired:
+            if seconds:
                 checks.append(f"(?<=[{_char_class(paired)}])(?=[{_char_class(seconds)}])")
+            if spaced:
+                checks.append(f"(?<=[{_char_class(spaced)}])(?= )")
             checks += [
                 f"(?<={re.escape(ch)})" + (f"(?=[{_char_class(sec)}])" if (sec := anywhere[ch]) else "")
                 for ch in sorted(anywhere)
