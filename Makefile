@@ -11,7 +11,7 @@ HELM_VERSION := v3.22.0
 KUBECONFORM_VERSION := v0.8.0
 HADOLINT_VERSION := 2.15.1
 
-.PHONY: help prereqs prereqs-run prereqs-test install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench bench-ingest bench-enrich bench-codec profile-enrich train-sentiment eval-sentiment train-complaints eval-complaints
+.PHONY: help prereqs prereqs-run prereqs-test install run up down kafka-up kafka-down test test-unit test-integration lint format clean prereqs deploy-tools deploy-check bench bench-ingest bench-enrich bench-codec bench-floor profile-enrich train-sentiment eval-sentiment train-complaints eval-complaints
 
 help:
 	@echo "make run     - start Kafka + workers, replay two days of brand traffic with a crisis, print per-brand summary + reports, stop"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench-ingest - POST /v1/events throughput (batches of 500) -> bench/results/ingest_http.json"
 	@echo "make bench-enrich - enrich worker events/s with every feature -> bench/results/enrich_worker.json"
 	@echo "make bench-codec  - µs per record of raw decode and enriched encode -> bench/results/codec_micro.json"
+	@echo "make bench-floor  - events/s of the enrich agent's faust shell with no work -> bench/results/faust_floor.json"
 	@echo "make profile-enrich - py-spy flame graph of the enrich worker under the benchmark load -> bench/results/enrich_profile.svg"
 	@echo "make train-sentiment - retrain the ko/en sentiment models from DATA=$(DATA) -> services/enrich/models"
 	@echo "make eval-sentiment  - sentiment dev metrics + texts/s per core -> bench/results/sentiment_eval.json"
@@ -107,6 +108,9 @@ bench-enrich: install
 
 bench-codec: install
 	$(VENV)/bin/python bench/codec_micro.py
+
+bench-floor: install
+	$(VENV)/bin/python bench/faust_floor.py
 
 # Every headline number in one run (bench/run_all.py) -> bench/results/latest.{json,md}. The bench
 # dependency group (the Quix Streams peer) is installed only here. BENCH_ARGS: e.g. --events 5000 --repeat 1.
