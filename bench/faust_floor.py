@@ -61,21 +61,14 @@ def floor_settings(enrich: EnrichSettings) -> EnrichSettings:
 def run_floor_worker() -> None:
     """The floor's worker process: the enrich agent's consume → send → await → ack loop, no work."""
     from services.common.kafka import ensure_topics
-    from services.runtime.app import faust_app, output_batch, run_worker
+    from services.enrich.app import enrich_faust_app
+    from services.runtime.app import output_batch, run_worker
     from services.runtime.batches import take_events
     from services.runtime.web import add_health_views
 
     settings = EnrichSettings()
     asyncio.run(ensure_topics(settings))
-    app = faust_app(
-        settings,
-        settings.enrich_app_id,
-        settings.enrich_data_dir,
-        settings.enrich_web_host,
-        settings.enrich_web_port,
-        store=settings.faust_store,
-        commit_interval=settings.enrich_commit_interval_seconds,
-    )
+    app = enrich_faust_app(settings)
     raw_topic = app.topic(settings.topic_raw, value_serializer="raw", key_serializer="raw")
 
     @app.agent(raw_topic, name="enrich")
