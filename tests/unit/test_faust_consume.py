@@ -1,5 +1,6 @@
 """Inline delivery of fetched messages (services/runtime/consume.py): the copied fetch loop is faust's
-but for the delivery lines, and a delivery that has to wait still races faust's flow suspension."""
+but for the delivery lines, and a delivery that has to wait still races faust's flow suspension. The
+fetch wait does not sit out a second while a partition held back for pressure drains."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import asyncio
 import inspect
 import textwrap
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import faust.transport.consumer as faust_consumer
 import pytest
+from faust.types import TP
 from mode import Service
 
 from services.runtime import consume
@@ -163,3 +166,96 @@ def test_a_failing_delivery_raises_whether_it_waited_or_not() -> None:
             await waiting
 
     asyncio.run(run())
+
+
+class _Fetching:
+    """faust's own partition bookkeeping (active, paused, held back for pressure) over four partitions;
+    ``fetches`` records the (partitions, timeout) each fetch would have asked faust's consumer for."""
+
+    _get_active_partitions: Any = faust_consumer.Consumer._get_active_partitions
+    _set_active_tps: Any = faust_consumer.Consumer._set_active_tps
+    on_buffer_full: Any = faust_consumer.Consumer.on_buffer_full
+
+    def __init__(self) -> None:
+        self.tps = {TP("raw", p) for p in range(4)}
+        self._active_partitions: set[TP] | None = None
+        self._paused_partitions: set[TP] = set()
+        self._buffered_partitions: set[TP] = set()
+        self.flow_active = True
+        self.app = SimpleNamespace(client_only=False, in_recovery=False)
+        self.fetches: list[tuple[set[TP], float]] = []
+
+    def assignment(self) -> set[TP]:
+        return set(self.tps)
+
+
+@pytest.fixture
+def fetching(monkeypatch: pytest.MonkeyPatch) -> _Fetching:
+    async def faust_fetch(self: _Fetching, timeout: float) -> tuple[dict[TP, list[Any]], set[TP]]:
+        active = set(self._get_active_partitions())
+        self.fetches.append((active, timeout))
+        return {}, active
+
+    monkeypatch.setattr(consume, "_faust_wait_next_records", faust_fetch)
+    return _Fetching()
+
+
+def test_faust_apps_wrap_the_fetch_wait(tmp_path: Path) -> None:
+    from services.common.settings import EnrichSettings
+    from services.runtime.app import faust_app
+
+    faust_app(EnrichSettings(), "consume-probe", tmp_path, "127.0.0.1", 1)
+    assert faust_consumer.Consumer._wait_next_records is consume._wait_next_records
+    assert faust_consumer.Consumer.on_buffer_drop is consume._on_buffer_drop
+
+
+def test_fetches_keep_faust_s_timeout_while_no_partition_is_held_back(fetching: _Fetching) -> None:
+    asyncio.run(consume._wait_next_records(fetching, 1.0))
+    assert fetching.fetches == [(fetching.tps, 1.0)]
+
+
+def test_a_fetch_beside_a_held_back_partition_is_short(fetching: _Fetching) -> None:
+    """The regression: faust fetched the other partitions for a second while the held-back one drained."""
+    held = TP("raw", 0)
+    fetching.on_buffer_full(held)
+    asyncio.run(consume._wait_next_records(fetching, 1.0))
+    assert fetching.fetches == [(fetching.tps - {held}, consume.HELD_BACK_FETCH_SECONDS)]
+    assert consume.HELD_BACK_FETCH_SECONDS < 1.0
+
+
+def test_with_every_partition_held_back_a_drained_buffer_ends_the_wait(
+    fetching: _Fetching, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """faust slept a fixed second here; the wrapper fetches as soon as one buffer drains (the idle
+    bound is raised to an hour, so only the drop can end the wait within the test's timeout)."""
+    monkeypatch.setattr(consume, "IDLE_WAIT_SECONDS", 3600.0)
+    for tp in fetching.tps:
+        fetching.on_buffer_full(tp)
+    drained = TP("raw", 2)
+
+    async def run() -> None:
+        waiting = asyncio.ensure_future(consume._wait_next_records(fetching, 1.0))
+        await asyncio.sleep(0.01)
+        assert not waiting.done() and fetching.fetches == []
+        consume._on_buffer_drop(fetching, drained)
+        await asyncio.wait_for(waiting, 30)
+
+    asyncio.run(run())
+    assert fetching.fetches == [({drained}, consume.HELD_BACK_FETCH_SECONDS)]
+
+
+def test_with_nothing_drained_the_wait_ends_after_faust_s_second_without_a_fetch(
+    fetching: _Fetching, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consume, "IDLE_WAIT_SECONDS", 0.01)
+    for tp in fetching.tps:
+        fetching.on_buffer_full(tp)
+    records, active = asyncio.run(consume._wait_next_records(fetching, 1.0))
+    assert (records, active, fetching.fetches) == ({}, set(), [])
+
+
+def test_with_the_flow_stopped_faust_s_wait_runs_unchanged(fetching: _Fetching) -> None:
+    fetching.flow_active = False
+    fetching.on_buffer_full(TP("raw", 0))
+    asyncio.run(consume._wait_next_records(fetching, 1.0))
+    assert fetching.fetches == [(fetching.tps - {TP("raw", 0)}, 1.0)]
