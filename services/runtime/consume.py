@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator
 from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
+from faust.transport.producer import ProducerBuffer
 from mode import Service, ServiceT
 
 
@@ -48,6 +49,41 @@ def deliver(consumer: Any, delivery: Coroutine[Any, Any, Any]) -> Awaitable[Any]
     return cast(
         Awaitable[Any], consumer.wait_first(_Resumed(delivery, pending), consumer.suspend_flow.wait())
     )
+
+
+#: Longest wait for a full stream buffer's drop signal before its size is looked at again. mode's
+#: queue signals (faust's ``on_buffer_drop``) when it drains to its low mark after high pressure,
+#: which a full buffer has always passed through; this only bounds a wait whose signal went elsewhere.
+DRAIN_WAIT_SECONDS = 0.05
+
+
+def room_for(consumer: Any, tp: Any) -> Awaitable[Any] | None:
+    """None if every stream buffer fed by ``tp`` has room; else an awaitable that ends once each
+    full one has drained to its low mark (mode's pressure-drop size), raced against ``suspend_flow``.
+
+    Delivering into a full buffer makes faust's conductor wait for one free slot, so every message
+    after that is one wake-up of the agent, one of the fetch loop, and a few tasks to race the put
+    (the largest share of the faust floor's profile). Waiting once until a block of slots is free
+    turns that into one wait per block, and the messages after it are delivered inline."""
+    channels = consumer.app.topics._tp_index.get(tp)
+    if not channels:
+        return None
+    full = [chan.queue for chan in channels if chan.queue.full()]
+    if not full:
+        return None
+    return cast(
+        Awaitable[Any],
+        consumer.wait_first(_drained_to_low_mark(consumer, full), consumer.suspend_flow.wait()),
+    )
+
+
+async def _drained_to_low_mark(consumer: Any, queues: list[Any]) -> None:
+    drained = _drained(consumer)
+    for queue in queues:
+        while queue.qsize() > queue.pressure_drop_size:
+            drained.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(drained.wait(), DRAIN_WAIT_SECONDS)
 
 
 class _Resumed:
@@ -131,6 +167,10 @@ class _FetchLoop:
                                     self._n_acked = 0
                                     await self.commit()
                             # engage: inline delivery
+                            if not self.suspend_flow.is_set():
+                                full = room_for(self, tp)
+                                if full is not None:
+                                    await full
                             if self.suspend_flow.is_set():
                                 await self.wait_first(
                                     callback(message), self.suspend_flow.wait()
@@ -215,6 +255,22 @@ def _on_buffer_drop(self: Any, tp: Any) -> None:
     _drained(self).set()
 
 
+_faust_wait_until_ebb = ProducerBuffer.wait_until_ebb
+
+
+async def _wait_until_ebb(self: Any) -> None:
+    """faust's ``ProducerBuffer.wait_until_ebb`` (the conductor awaits it for every message), with
+    the ``producer_threaded`` setting read once: faust reads it on every call through its settings'
+    attribute lookup, about a twentieth of the faust floor's time. faust's own runs when the buffer
+    is over its limit."""
+    threaded = self.__dict__.get("_engage_threaded")
+    if threaded is None:
+        threaded = self.__dict__["_engage_threaded"] = bool(self.app.conf.producer_threaded)
+    queue = self.queue if threaded else self.pending
+    if queue is not None and queue.qsize() > self.max_messages:
+        await _faust_wait_until_ebb(self)
+
+
 def install() -> None:
     """Patch faust's consumer (once per process)."""
     if getattr(Consumer, "_engage_inline_delivery", False):
@@ -222,4 +278,5 @@ def install() -> None:
     Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]
     Consumer.on_buffer_drop = _on_buffer_drop  # type: ignore[method-assign]
+    ProducerBuffer.wait_until_ebb = _wait_until_ebb  # type: ignore[method-assign]
     Consumer._engage_inline_delivery = True  # type: ignore[attr-defined]

@@ -1,6 +1,7 @@
 """Inline delivery of fetched messages (services/runtime/consume.py): the copied fetch loop is faust's
 but for the delivery lines, and a delivery that has to wait still races faust's flow suspension. The
-fetch wait does not sit out a second while a partition held back for pressure drains."""
+fetch wait does not sit out a second while a partition held back for pressure drains; a full stream
+buffer is waited for once per block of free slots; the conductor's producer-buffer check is cheap."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import inspect
 import textwrap
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import faust.transport.consumer as faust_consumer
 import pytest
@@ -63,6 +64,14 @@ def test_the_copied_fetch_loop_is_faust_s_but_for_the_delivery_lines() -> None:
     assert our_after == their_after
     # With the flow suspended, the copy runs faust's own lines (one level deeper, under the ``if``).
     delivery = textwrap.dedent("\n".join(our_delivery[1:-1])).splitlines()
+    # First, with the flow running, wait for room in a full stream buffer (once per block of slots).
+    assert delivery[:4] == [
+        "if not self.suspend_flow.is_set():",
+        "    full = room_for(self, tp)",
+        "    if full is not None:",
+        "        await full",
+    ]
+    delivery = delivery[4:]
     assert delivery[0] == "if self.suspend_flow.is_set():"
     assert [line.removeprefix("    ") for line in delivery[1:4]] == FAUST_DELIVERY
     assert delivery[4:] == [
@@ -259,3 +268,109 @@ def test_with_the_flow_stopped_faust_s_wait_runs_unchanged(fetching: _Fetching) 
     fetching.on_buffer_full(TP("raw", 0))
     asyncio.run(consume._wait_next_records(fetching, 1.0))
     assert fetching.fetches == [(fetching.tps - {TP("raw", 0)}, 1.0)]
+
+
+class _Buffer:
+    """A stream buffer as the conductor sees it: mode's flow-control queue, small."""
+
+    def __init__(self, maxsize: int = 10) -> None:
+        from mode.utils.queues import FlowControlEvent, FlowControlQueue
+
+        flow = FlowControlEvent()
+        flow.resume()
+        self.queue: Any = FlowControlQueue(maxsize=maxsize, flow_control=flow)
+
+
+class _Feeding(_Consumer):
+    """The consumer with the conductor's index of which stream buffers each partition feeds."""
+
+    def __init__(self, index: dict[TP, set[Any]]) -> None:
+        super().__init__()
+        self.app = SimpleNamespace(topics=SimpleNamespace(_tp_index=index))
+
+
+def test_a_partition_whose_buffers_have_room_is_delivered_at_once() -> None:
+    tp = TP("raw", 0)
+    buffer = _Buffer()
+    for n in range(9):
+        buffer.queue.put_nowait(n)
+    assert consume.room_for(_Feeding({tp: {buffer}}), tp) is None
+    assert consume.room_for(_Feeding({}), tp) is None
+
+
+def test_a_full_buffer_is_waited_for_until_it_drained_to_its_low_mark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One wait for a block of free slots, not one per message (mode's low mark: 40 % of 20 = 8),
+    ended by the queue's pressure-drop signal (the bound on the wait is raised to an hour)."""
+    monkeypatch.setattr(consume, "DRAIN_WAIT_SECONDS", 3600.0)
+    tp = TP("raw", 0)
+    buffer = _Buffer(20)
+
+    async def run() -> list[int]:
+        consumer = _Feeding({tp: {buffer, _Buffer()}})
+        # As faust's conductor fills it: the drop signal reaches the consumer's on_buffer_drop.
+        signal = consume._drained(consumer).set
+        for n in range(20):
+            buffer.queue.put_nowait_enhanced(n, on_pressure_high=lambda: None, on_pressure_drop=signal)
+        waiting = consume.room_for(consumer, tp)
+        assert waiting is not None
+        task = asyncio.ensure_future(cast(Any, waiting))
+        sizes = []
+        while not task.done():
+            buffer.queue.get_nowait()  # the agent taking events
+            sizes.append(buffer.queue.qsize())
+            await asyncio.sleep(0)
+        await task
+        return sizes
+
+    sizes = asyncio.run(run())
+    assert buffer.queue.pressure_drop_size == 8
+    # It waited while the buffer was above its low mark, and went on a few steps after it (mode's
+    # wait_first runs the wait as tasks), not once the buffer was empty.
+    assert sizes[0] == 19 and 0 < sizes[-1] <= 8, sizes
+
+
+def test_the_wait_for_room_ends_when_the_flow_is_suspended() -> None:
+    tp = TP("raw", 0)
+    buffer = _Buffer()
+    for n in range(10):
+        buffer.queue.put_nowait(n)
+
+    async def run() -> None:
+        consumer = _Feeding({tp: {buffer}})
+        waiting = consume.room_for(consumer, tp)
+        assert waiting is not None
+        asyncio.get_running_loop().call_later(0.02, consumer.suspend_flow.set)
+        await asyncio.wait_for(cast(Any, waiting), 30)
+
+    asyncio.run(run())
+    assert buffer.queue.qsize() == 10
+
+
+def test_the_producer_buffer_check_flushes_only_over_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faust.transport.producer import ProducerBuffer
+
+    assert ProducerBuffer.wait_until_ebb is consume._wait_until_ebb
+    flushed: list[int] = []
+
+    async def faust_ebb(self: Any) -> None:
+        flushed.append(self.pending.qsize())
+
+    monkeypatch.setattr(consume, "_faust_wait_until_ebb", faust_ebb)
+
+    async def run() -> None:
+        buffer = SimpleNamespace(
+            app=SimpleNamespace(conf=SimpleNamespace(producer_threaded=False)),
+            queue=None,
+            pending=asyncio.Queue(),
+            max_messages=3,
+        )
+        for n in range(3):
+            buffer.pending.put_nowait(n)
+        await consume._wait_until_ebb(buffer)
+        buffer.pending.put_nowait(3)
+        await consume._wait_until_ebb(buffer)
+
+    asyncio.run(run())
+    assert flushed == [4]
