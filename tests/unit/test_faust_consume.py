@@ -9,6 +9,7 @@ import ast
 import asyncio
 import inspect
 import textwrap
+from collections.abc import MutableMapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -213,9 +214,14 @@ def test_faust_apps_wrap_the_fetch_wait(tmp_path: Path) -> None:
     from services.common.settings import EnrichSettings
     from services.runtime.app import faust_app
 
-    faust_app(EnrichSettings(), "consume-probe", tmp_path, "127.0.0.1", 1)
+    app = faust_app(EnrichSettings(), "consume-probe", tmp_path, "127.0.0.1", 1)
     assert faust_consumer.Consumer._wait_next_records is consume._wait_next_records
     assert faust_consumer.Consumer.on_buffer_drop is consume._on_buffer_drop
+    # What ``room_for`` reads of faust: the conductor's partition → channels index, and each
+    # channel's flow-control queue with its low mark (an upgrade that renames them fails here).
+    assert isinstance(cast(Any, app.topics)._tp_index, MutableMapping)
+    queue = app.topic("probe").queue
+    assert 0 < queue.pressure_drop_size < queue.maxsize and not queue.full()
 
 
 def test_fetches_keep_faust_s_timeout_while_no_partition_is_held_back(fetching: _Fetching) -> None:
