@@ -9,10 +9,12 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from services.common.settings import EnrichSettings, IngestSettings, LoaderSetti
 from services.local.kafka import KAFKA_VERSION, LocalKafka, free_port
 
 SEED = 7
+ROOT = Path(__file__).resolve().parents[1]
 EVENTS_PER_SIMULATED_HOUR = 1000  # the default simulation makes about 1,020 events an hour
 
 
@@ -160,3 +163,44 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 60) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A worker process a benchmark starts: its Python arguments (after the interpreter), the settings
+    it reads from its environment, the port of its /readyz, its log file and its name in errors."""
+
+    args: Sequence[str]
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    name: str
+
+
+@contextlib.contextmanager
+def worker_processes(
+    workers: Sequence[Worker], ready_within: float = 180
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Start every worker (log level from ``BENCH_WORKER_LOG_LEVEL``, default warning), wait until each
+    answers /readyz, and stop them all when the block ends; yields the processes, in order."""
+    level = {"ENGAGE_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning")}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for worker in workers:
+            with open(worker.log_path, "wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, *worker.args],
+                        cwd=ROOT,
+                        env={**os.environ, **worker.env, **level},
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        deadline = time.monotonic() + ready_within
+        for proc, worker in zip(procs, workers, strict=True):
+            wait_ready(proc, worker.port, worker.log_path, worker.name, deadline)
+        yield procs
+    finally:
+        for proc in procs:
+            stop_process(proc)

@@ -36,12 +36,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    Worker,
     broker,
     loader_settings,
     machine,
     pipeline_settings,
-    stop_process,
-    wait_ready,
+    worker_processes,
     write_report,
 )
 from services.common.kafka import consumer_lag, ensure_topics  # noqa: E402
@@ -138,32 +138,30 @@ def enrich_worker(
     """Run `engage enrich worker` (and, with ``loader``, `engage loader worker` beside it, logging to
     ``<log_path stem>-loader.log``) until the block ends; yields (the enrich process, monotonic time both
     were ready)."""
-    level = {"ENGAGE_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning")}
-    workers = [("enrich", to_env(settings), settings.enrich_web_port, log_path)]
+    command = ["-m", "services.cli"]
+    workers = [
+        Worker(
+            [*command, "enrich", "worker"],
+            to_env(settings),
+            settings.enrich_web_port,
+            log_path,
+            "enrich worker",
+        )
+    ]
     if loader:
         loaded = loader_settings(settings)
         loader_log = log_path.with_name(f"{log_path.stem}-loader.log")
-        workers.append(("loader", to_env(loaded), loaded.loader_web_port, loader_log))
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for name, env, _, path in workers:
-            with open(path, "wb") as log:
-                procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "services.cli", name, "worker"],
-                        cwd=ROOT,
-                        env={**os.environ, **env, **level},
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        deadline = time.monotonic() + 180
-        for proc, (name, _, port, path) in zip(procs, workers, strict=True):
-            wait_ready(proc, port, path, f"{name} worker", deadline)
+        workers.append(
+            Worker(
+                [*command, "loader", "worker"],
+                to_env(loaded),
+                loaded.loader_web_port,
+                loader_log,
+                "loader worker",
+            )
+        )
+    with worker_processes(workers) as procs:
         yield procs[0], time.monotonic()
-    finally:
-        for proc in procs:
-            stop_process(proc)
 
 
 def run_backlog(

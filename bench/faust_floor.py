@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,13 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    Worker,
     broker,
     machine_facts,
     pipeline_settings,
     produce_backlog,
     simulated_events,
-    stop_process,
-    wait_ready,
+    worker_processes,
     write_report,
 )
 from services.common.settings import EnrichSettings, to_env  # noqa: E402
@@ -88,20 +86,15 @@ def run_floor_worker() -> None:
 @contextlib.contextmanager
 def floor_worker(settings: EnrichSettings, log_path: Path) -> Iterator[float]:
     """Run the floor worker until the block ends; yields the monotonic time it was ready."""
-    level = {"ENGAGE_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning")}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "worker"],
-            cwd=ROOT,
-            env={**os.environ, **to_env(settings), **level},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_ready(proc, settings.enrich_web_port, log_path, "faust floor worker", time.monotonic() + 180)
+    worker = Worker(
+        [str(Path(__file__).resolve()), "worker"],
+        to_env(settings),
+        settings.enrich_web_port,
+        log_path,
+        "faust floor worker",
+    )
+    with worker_processes([worker]):
         yield time.monotonic()
-    finally:
-        stop_process(proc)
 
 
 def run_backlog(enrich: EnrichSettings, events: int, log_path: Path) -> dict[str, float]:

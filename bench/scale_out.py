@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
 import subprocess
 import sys
@@ -32,13 +31,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    Worker,
     broker,
     machine_facts,
     pipeline_settings,
     produce_backlog,
     simulated_events,
-    stop_process,
-    wait_ready,
+    worker_processes,
     write_report,
 )
 from bench.enrich_worker import Stalled, stack_dump, wait_committed  # noqa: E402
@@ -69,28 +68,18 @@ def group_members(enrich: EnrichSettings, group: str, processes: int) -> list[En
 @contextlib.contextmanager
 def enrich_group(members: list[EnrichSettings], log_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Start every member's `engage enrich worker` and wait until each answers /readyz."""
-    level = {"ENGAGE_LOG_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "warning")}
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = [log_dir / f"{m.enrich_app_id}-{i}.log" for i, m in enumerate(members)]
-    try:
-        for member, path in zip(members, logs, strict=True):
-            with open(path, "wb") as log:
-                procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "services.cli", "enrich", "worker"],
-                        cwd=ROOT,
-                        env={**os.environ, **to_env(member), **level},
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        deadline = time.monotonic() + 180
-        for proc, member, path in zip(procs, members, logs, strict=True):
-            wait_ready(proc, member.enrich_web_port, path, "enrich worker", deadline)
+    workers = [
+        Worker(
+            ["-m", "services.cli", "enrich", "worker"],
+            to_env(member),
+            member.enrich_web_port,
+            log_dir / f"{member.enrich_app_id}-{i}.log",
+            "enrich worker",
+        )
+        for i, member in enumerate(members)
+    ]
+    with worker_processes(workers) as procs:
         yield procs
-    finally:
-        for proc in procs:
-            stop_process(proc)
 
 
 def run_group(enrich: EnrichSettings, processes: int, log_dir: Path) -> dict[str, float]:
