@@ -1,4 +1,4 @@
-"""Fetched messages handed to the streams inline when faust's delivery need not wait.
+"""faust's fetch loop and flow control, patched so the agent is neither idled nor woken per message.
 
 faust's fetch loop (``Consumer._drain_messages``) delivers each fetched message by racing the
 conductor's callback against the consumer's *flow suspended* event, ``wait_first(callback(message),
@@ -87,10 +87,10 @@ def room_for(consumer: Any, tp: Any) -> Awaitable[Any] | None:
 async def _drained_to_low_mark(consumer: Any, queues: list[Any]) -> None:
     drained = _drained(consumer)
     for queue in queues:
+        drained.clear()
         while queue.qsize() > queue.pressure_drop_size:
+            await _next_drop(drained, DRAIN_WAIT_SECONDS)
             drained.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(drained.wait(), DRAIN_WAIT_SECONDS)
 
 
 class _Resumed:
@@ -239,6 +239,12 @@ def _drained(consumer: Any) -> asyncio.Event:
     return event
 
 
+async def _next_drop(drained: asyncio.Event, seconds: float) -> None:
+    """Until ``drained`` is set (the caller cleared it before it looked), at most ``seconds``."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(drained.wait(), seconds)
+
+
 async def _wait_next_records(self: Any, timeout: float) -> Any:
     """faust's ``_wait_next_records``, but it does not sit out a second while a held-back partition
     drains (module docstring)."""
@@ -248,8 +254,7 @@ async def _wait_next_records(self: Any, timeout: float) -> Any:
         drained = _drained(self)
         drained.clear()
         if not self._get_active_partitions():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(drained.wait(), IDLE_WAIT_SECONDS)
+            await _next_drop(drained, IDLE_WAIT_SECONDS)
             active = self._get_active_partitions()
             if not active:
                 return {}, active
@@ -280,10 +285,10 @@ async def _wait_until_ebb(self: Any) -> None:
 
 def install() -> None:
     """Patch faust's consumer and producer buffer (once per process)."""
-    if getattr(Consumer, "_engage_inline_delivery", False):
+    if getattr(Consumer, "_engage_patched", False):
         return
     Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
     Consumer._wait_next_records = _wait_next_records  # type: ignore[method-assign]
     Consumer.on_buffer_drop = _on_buffer_drop  # type: ignore[method-assign]
     ProducerBuffer.wait_until_ebb = _wait_until_ebb  # type: ignore[method-assign]
-    Consumer._engage_inline_delivery = True  # type: ignore[attr-defined]
+    Consumer._engage_patched = True  # type: ignore[attr-defined]
