@@ -10,7 +10,7 @@ import faust
 from services.common.settings import CommonSettings
 from services.runtime import consume, offsets
 from services.runtime.batch_send import OutputBatch
-from services.runtime.taskdump import format_consumer, format_tasks
+from services.runtime.taskdump import format_consumer, format_producer, format_tasks
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +75,11 @@ class _ServiceWorker(faust.Worker):
         await super()._cry()
         print("--- asyncio await chains ---", file=self.stderr)
         print(format_tasks(), file=self.stderr)
-        try:
-            print(format_consumer(self.app), file=self.stderr, flush=True)
-        except Exception as exc:  # a diagnostic must not take the worker down
-            print(f"consumer state not available: {exc!r}", file=self.stderr, flush=True)
+        for section, state in (("consumer", format_consumer), ("producer", format_producer)):
+            try:
+                print(state(self.app), file=self.stderr, flush=True)
+            except Exception as exc:  # a diagnostic must not take the worker down
+                print(f"{section} state not available: {exc!r}", file=self.stderr, flush=True)
 
 
 PRODUCER_METADATA_MAX_AGE_MS = 10_000

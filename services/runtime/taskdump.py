@@ -101,3 +101,37 @@ def format_consumer(app: Any) -> str:
         )
     lines.append(f"  flow active={app.flow_control.is_active()} generation={app.consumer_generation_id}")
     return "\n".join(lines)
+
+
+def format_producer(app: Any) -> str:
+    """aiokafka's producer as its sender sees it: the nodes with a produce request in flight, the
+    muted partitions, per queued partition its leader and batches, the batches sent and not yet
+    answered, each connection's unanswered requests and whether a metadata update is pending. A
+    worker whose sends never complete is waiting on one of these."""
+    producer = getattr(getattr(app, "producer", None), "_producer", None)
+    if producer is None:
+        return "producer: not started"
+    sender = producer._sender
+    accumulator = producer._message_accumulator
+    client = producer.client
+    lines = [
+        f"producer: in flight to nodes {sorted(sender._in_flight)},"
+        f" muted {sorted(f'{tp.topic}[{tp.partition}]' for tp in sender._muted_partitions)},"
+        f" sender task {'done' if sender.sender_task is None or sender.sender_task.done() else 'running'}"
+    ]
+    for tp, batches in list(accumulator._batches.items()):
+        records = [batch.record_count for batch in batches]
+        leader = client.cluster.leader_for_partition(tp)
+        lines.append(f"  queued {tp.topic}[{tp.partition}] leader={leader} records per batch={records}")
+    sent = sorted(f"{b.tp.topic}[{b.tp.partition}]" for b in list(accumulator._pending_batches))
+    lines.append(f"  sent, unanswered: {len(sent)} {sent[:8]}")
+    for (node, group), conn in list(client._conns.items()):
+        lines.append(
+            f"  connection to node {node} ({getattr(group, 'name', group)}):"
+            f" {len(conn._requests)} request(s) awaiting a response"
+        )
+    lines.append(
+        f"  metadata update pending={client._md_update_fut is not None},"
+        f" tracked topics={len(client._topics) or 'all'}"
+    )
+    return "\n".join(lines)

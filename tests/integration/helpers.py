@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.avro import codec
 from services.common.settings import REPO_ROOT, CommonSettings
+from services.drain import NotProcessed, wait_processed
 from services.local.kafka import free_port
 
 if TYPE_CHECKING:  # the pipeline builds its settings with namespaced() below
@@ -315,9 +316,9 @@ DUMP_MARKER = "--- asyncio await chains ---"
 
 
 def task_dump(pid: int, log: Path, timeout: float = 15.0) -> str:
-    """Send SIGUSR1 to a worker and return what it then wrote to ``log``: every task's await chain and
-    its consumer's offsets (docs/runbook.md), for the message of a test that found it stuck. Waits for
-    the dump to reach the consumer part rather than for a fixed time."""
+    """Send SIGUSR1 to a worker and return what it then wrote to ``log``: every task's await chain, its
+    consumer's offsets and its producer's queues (docs/runbook.md), for the message of a test that found
+    it stuck. Waits for the dump to reach its last part (the producer) rather than for a fixed time."""
     start = log.stat().st_size if log.exists() else 0
     try:
         os.kill(pid, signal.SIGUSR1)
@@ -327,9 +328,24 @@ def task_dump(pid: int, log: Path, timeout: float = 15.0) -> str:
     def dumped() -> str:
         text = log.read_bytes()[start:].decode(errors="replace")
         at = text.find(DUMP_MARKER)
-        return text if at >= 0 and "\nconsumer" in text[at:] else ""
+        return text if at >= 0 and "\nproducer" in text[at:] else ""
 
     try:
         return eventually(dumped, timeout=timeout, what=f"the task dump of pid {pid} in {log}")
     except AssertionError as exc:
         return f"({exc})\n{log.read_bytes()[start:].decode(errors='replace')}"
+
+
+def drain_pipeline(p: Pipeline, timeout: float) -> None:
+    """Wait until every stage has processed everything sent so far; if a stage is still behind after
+    ``timeout`` seconds, fail with each worker's log tail and its own dump of where it waits. Keep
+    ``timeout`` below the test's own time limit, or the limit ends the test before the dumps are taken."""
+    try:
+        asyncio.run(wait_processed(p.enrich, p.alerts, p.loader, timeout=timeout))
+    except NotProcessed as exc:
+        dumps = "\n\n".join(
+            f"--- {name}.log ---\n{p.log_tail(name, 100)}\n--- its dump ---\n"
+            + (task_dump(proc.pid, p.root / f"{name}.log") if proc.poll() is None else "(exited)")
+            for name, proc in p.procs.items()
+        )
+        raise AssertionError(f"{exc}\n{dumps}") from exc

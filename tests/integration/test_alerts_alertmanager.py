@@ -27,10 +27,9 @@ from typer.testing import CliRunner
 from services.cli import app
 from services.common.query import run_query
 from services.common.settings import REPO_ROOT
-from services.drain import wait_processed
 from services.local.kafka import free_port
 from services.sim.cli import produce_events
-from tests.integration.helpers import eventually, running_pipeline, scrape, wait_http_ready
+from tests.integration.helpers import drain_pipeline, eventually, running_pipeline, scrape, wait_http_ready
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -142,7 +141,7 @@ def test_the_readme_crisis_walkthrough_pages_on_day_two_once_per_alert_and_resol
     after = events[len(quiet) + len(during) :]
 
     def drain() -> None:
-        asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, pipeline.loader, timeout=600))
+        drain_pipeline(pipeline, 300)
 
     def alerts_in_clickhouse() -> list[list[Any]]:
         _, rows = run_query(

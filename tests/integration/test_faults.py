@@ -40,7 +40,6 @@ from services.common.dlq import header_dict
 from services.common.events import parse_event
 from services.common.kafka import committed_offsets, ensure_topics
 from services.common.keyed_state import Position
-from services.drain import NotProcessed, wait_processed
 from services.local.kafka import LocalKafka, free_port
 from services.sim.cli import produce_events
 from services.sim.simulator import DEFAULT_BRANDS, Simulation, SimulationConfig, simulate
@@ -49,7 +48,7 @@ from tests.integration.groundtruth_checks import (
     loaded_events,
     q,
 )
-from tests.integration.helpers import eventually_async, read_topic, scrape, task_dump
+from tests.integration.helpers import drain_pipeline, eventually_async, read_topic, scrape
 from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
 
@@ -78,16 +77,7 @@ def quick_failover(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def drain(p: Pipeline) -> None:
-    try:
-        asyncio.run(wait_processed(p.enrich, p.alerts, p.loader, timeout=DRAIN_TIMEOUT))
-    except NotProcessed as exc:
-        # A worker that is up but stuck: its own dump of where every task waits says why.
-        dumps = "\n\n".join(
-            f"--- {name}.log ---\n{p.log_tail(name, 100)}\n--- its dump ---\n"
-            + (task_dump(proc.pid, p.root / f"{name}.log") if proc.poll() is None else "(exited)")
-            for name, proc in p.procs.items()
-        )
-        raise AssertionError(f"{exc}\n{dumps}") from exc
+    drain_pipeline(p, DRAIN_TIMEOUT)
 
 
 async def _wait_loaded(p: Pipeline, at_least: int, timeout: float = 120.0) -> int:

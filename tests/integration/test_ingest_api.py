@@ -18,12 +18,11 @@ import pytest
 from services.common.kafka import ensure_topics, topic_end_offsets
 from services.common.query import run_query
 from services.common.settings import IngestSettings
-from services.drain import wait_processed
 from services.ingest.api import create_app
 from services.ingest.pseudonym import is_pseudonym, pseudonymise
 from services.ingest.webhooks import signatures as sig
 from services.local.kafka import free_port
-from tests.integration.helpers import namespaced, read_records, running_pipeline, unique_name
+from tests.integration.helpers import drain_pipeline, namespaced, read_records, running_pipeline, unique_name
 from tests.integration.ingest_server import serve
 from tests.integration.pipeline import Pipeline
 
@@ -396,7 +395,7 @@ def test_webhook_and_batch_reach_clickhouse(pipeline: Pipeline) -> None:
         )
         assert signed.status_code == 200 and signed.json()["accepted"] == 1
         assert c.post("/v1/events", json=batch, headers=AUTH).json()["accepted"] == 2
-    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, pipeline.loader, timeout=120))
+    drain_pipeline(pipeline, 120)
     _, rows = run_query(
         pipeline.dsn,
         "SELECT event_id, platform, event_type, actor_id, brand_id FROM events FINAL ORDER BY event_id",

@@ -14,11 +14,10 @@ from aiokafka import AIOKafkaProducer
 from services.common.dlq import header_dict
 from services.common.events import EVENT_TYPES
 from services.common.query import run_query
-from services.drain import wait_processed
 from services.ingest.replay import replay_files
 from services.sim.demo import demo_events
 from services.summary import summarize
-from tests.integration.helpers import read_topic, run_engage, running_pipeline
+from tests.integration.helpers import drain_pipeline, read_topic, run_engage, running_pipeline
 from tests.integration.pipeline import Pipeline
 
 pytestmark = pytest.mark.integration
@@ -57,7 +56,7 @@ def loaded(pipeline: Pipeline, demo_file: tuple[Path, list[dict[str, object]]]) 
     result = asyncio.run(replay_files(pipeline.ingest, [path], batch_size=500))
     assert (result.accepted, result.rejected) == (N, len(BAD_LINES))
     asyncio.run(_produce_poison(pipeline))
-    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, pipeline.loader, timeout=240))
+    drain_pipeline(pipeline, 240)
     return events
 
 
@@ -163,7 +162,7 @@ def test_replaying_the_same_file_does_not_duplicate_rows(
     path, events = demo_file
     _, alerts_before = run_query(pipeline.dsn, "SELECT count() FROM alerts FINAL")
     asyncio.run(replay_files(pipeline.ingest, [path]))
-    asyncio.run(wait_processed(pipeline.enrich, pipeline.alerts, pipeline.loader, timeout=240))
+    drain_pipeline(pipeline, 240)
     summary = summarize(pipeline.dsn, [str(e["event_id"]) for e in events])
     assert (summary.loaded, summary.rows, summary.duplicates) == (N, N, 0)
     _, alerts_after = run_query(pipeline.dsn, "SELECT count() FROM alerts FINAL")

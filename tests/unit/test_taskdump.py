@@ -36,3 +36,27 @@ def test_await_chain_reaches_the_innermost_future() -> None:
     stuck = dump.split("task stuck-one (pending):\n", 1)[1].splitlines()
     assert stuck[3].startswith("    task waits on <Future pending")
     assert "async generator _gen:" in dump
+
+
+def test_the_producer_dump_names_queued_partitions_and_their_leaders() -> None:
+    from types import SimpleNamespace
+
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.structs import TopicPartition
+
+    from services.runtime.taskdump import format_producer
+
+    async def main() -> str:
+        producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9")  # never started: no broker needed
+        tp = TopicPartition("brand.alerts", 0)
+        for value in (b"a", b"b"):
+            await producer._message_accumulator.add_message(tp, None, value, timeout=1.0)
+        app = SimpleNamespace(producer=SimpleNamespace(_producer=producer))
+        return format_producer(app)
+
+    dump = asyncio.run(main()).splitlines()
+    assert dump[0] == "producer: in flight to nodes [], muted [], sender task done"
+    assert "  queued brand.alerts[0] leader=None records per batch=[2]" in dump
+    assert "  sent, unanswered: 0 []" in dump
+    assert dump[-1] == "  metadata update pending=False, tracked topics=all"
+    assert format_producer(SimpleNamespace()) == "producer: not started"
