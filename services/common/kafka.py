@@ -1,12 +1,14 @@
-"""Kafka plumbing shared by the services: topic declarations, committed offsets, consumer lag."""
+"""Kafka plumbing shared by the services: topic declarations, producers, committed offsets, consumer lag."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -15,6 +17,35 @@ from services.common.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 3600 * 1000
+
+
+def keep_all_topics(client: Any) -> None:
+    """Keep an aiokafka client that watches every topic doing so.
+
+    A client with no topic of its own (every producer's) asks the broker about all topics. aiokafka's
+    ``add_topic``, called by a send to a topic the client does not know yet (one created after its last
+    refresh), narrows it to that one topic, and each refresh then replaces the known partitions with the
+    tracked topics' alone: a batch already queued for any other topic has no leader from then on and
+    waits until a later send re-adds its topic, or until it expires (20 minutes in faust's producer).
+    A worker waiting for that batch before it sends anything else stalls. Here ``add_topic`` on such a
+    client asks for a refresh instead, so a new topic is learnt and none is forgotten
+    (tests/integration/test_producer_metadata.py shows both); a client that tracks chosen topics keeps
+    aiokafka's behaviour."""
+    add_topic = client.add_topic
+
+    def add_topic_keeping_all(topic: str) -> asyncio.Future[Any]:
+        if not client._topics:
+            return client.force_metadata_update()  # type: ignore[no-any-return]
+        return add_topic(topic)  # type: ignore[no-any-return]
+
+    client.add_topic = add_topic_keeping_all
+
+
+def new_producer(**options: Any) -> AIOKafkaProducer:
+    """An aiokafka producer (``options`` as for ``AIOKafkaProducer``) whose metadata keeps every topic."""
+    producer = AIOKafkaProducer(**options)
+    keep_all_topics(producer.client)
+    return producer
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
 from services.common import metrics
 from services.common.avro import SchemaError, codec
 from services.common.dlq import dlq_headers
 from services.common.events import EventLimits, EventValidationError, parse_event, parse_timestamp
+from services.common.kafka import new_producer
 from services.common.settings import IngestSettings
 from services.ingest.privacy import allowed_attributes, filter_attributes, redact_text
 from services.ingest.pseudonym import pseudonymise, resolve_key
@@ -72,7 +72,7 @@ class EventProducer:
         self._allowed = {
             p: allowed_attributes(p, extra) for p in ("facebook", "instagram", "x", "youtube", "other")
         }
-        self._producer = AIOKafkaProducer(
+        self._producer = new_producer(
             **settings.kafka_client_options(),
             enable_idempotence=True,
             acks="all",

@@ -48,6 +48,7 @@ from services.common import failpoints, metrics
 from services.common.avro import AvroCodec, DecodeError, codec
 from services.common.clickhouse import Database
 from services.common.dlq import dlq_headers
+from services.common.kafka import new_producer
 from services.common.settings import LoaderSettings
 from services.loader.tables import TARGETS, LoadTarget, to_columns
 from services.runtime.batch_send import OutputBatch
@@ -101,7 +102,7 @@ class Loader:
             self.last_error = _describe(error)
 
     async def start(self) -> None:
-        producer = AIOKafkaProducer(**self.settings.kafka_client_options(), acks="all")
+        producer = new_producer(**self.settings.kafka_client_options(), acks="all")
         await producer.start()
         self.producer = producer
         session_ms = int(self.settings.loader_session_timeout_seconds * 1000)

@@ -4,15 +4,36 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from services.common.kafka import keep_all_topics
 from services.common.settings import CommonSettings
 from services.runtime import consume, offsets
 from services.runtime.batch_send import OutputBatch
 from services.runtime.taskdump import format_consumer, format_producer, format_tasks
 
 log = logging.getLogger(__name__)
+
+
+def _producers_keep_all_topics() -> None:
+    """faust's aiokafka producers get :func:`services.common.kafka.keep_all_topics` (once per process):
+    the workers' tables create changelog topics after their producer started, and a first write to one
+    must not make the producer forget the topics it writes rarely (the alerts worker's alerts)."""
+    producer_class: Any = faust_aiokafka.Producer
+    if getattr(producer_class, "_engage_keeps_all_topics", False):
+        return
+    new_producer = producer_class._new_producer
+
+    def _new_producer(self: Any, transactional_id: str | None = None) -> Any:
+        producer = new_producer(self, transactional_id)
+        keep_all_topics(producer.client)
+        return producer
+
+    producer_class._new_producer = _new_producer
+    producer_class._engage_keeps_all_topics = True
 
 
 def faust_app(
@@ -29,6 +50,7 @@ def faust_app(
     ``commit_interval``: seconds between offset commits (None: faust's default, 2.8 s)."""
     offsets.install()
     consume.install()
+    _producers_keep_all_topics()
     data_dir.mkdir(parents=True, exist_ok=True)
     extra: dict[str, object] = {}
     if commit_interval is not None:

@@ -380,3 +380,21 @@ def test_the_producer_buffer_check_flushes_only_over_its_limit(monkeypatch: pyte
 
     asyncio.run(run())
     assert flushed == [4]
+
+
+def test_faust_producers_keep_watching_every_topic(tmp_path: Path) -> None:
+    """The aiokafka producer faust makes for a worker keeps its metadata on every topic
+    (services.common.kafka.keep_all_topics; the broker behaviour is in test_producer_metadata.py)."""
+    import asyncio
+
+    from services.common.settings import EnrichSettings
+    from services.runtime.app import faust_app
+
+    app = faust_app(EnrichSettings(), "producer-probe", tmp_path, "127.0.0.1", 1)
+
+    async def tracked_after_a_new_topic() -> set[str]:
+        producer = cast(Any, app.producer)._new_producer()  # built, never started: no broker needed
+        producer.client.add_topic("brand.new-changelog")
+        return set(producer.client._topics)
+
+    assert asyncio.run(tracked_after_a_new_topic()) == set()
