@@ -120,11 +120,11 @@ def faust_broker_kwargs(settings: CommonSettings) -> dict[str, object]:
         "topic_replication_factor": settings.topic_replication,
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
-        # aiokafka's metadata synchronizer can sit out a whole refresh interval while the producer
-        # waits on a metadata update for a partition whose leader it does not know yet (seen in the
-        # fault tests right after faust creates its changelog topics: a batch's sends, and with them
-        # the worker, stalled for minutes with `unknown_leaders_exist`). The interval bounds the stall;
-        # a metadata request every 10 s costs the broker nothing.
+        # A refresh every 10 s (aiokafka: 5 min) bounds how long a producer works from stale leaders.
+        # The minutes-long stalls with `unknown_leaders_exist` once seen right after faust creates its
+        # changelog topics match aiokafka narrowing the producer's metadata to a new topic, which no
+        # refresh repairs: `_producers_keep_all_topics` above is the fix for that. A metadata request
+        # every 10 s costs the broker nothing.
         "producer_metadata_max_age_ms": PRODUCER_METADATA_MAX_AGE_MS,
         "producer_max_batch_size": PRODUCER_MAX_BATCH_BYTES,
         "autodiscover": False,
