@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -154,7 +155,8 @@ def main() -> None:
     lines = [
         "# Spike thresholds: the record rule against a tail fit",
         "",
-        f"Series: `{args.series_dir}` ({len(paths)}). F1 (windows caught/total, false alarms) [bootstrap 95 %"
+        f"Series: `{os.path.relpath(args.series_dir, ROOT)}` ({len(paths)}). F1 (windows caught/total,"
+        " false alarms) [bootstrap 95 %"
         " over series]; grid points chosen inside training folds only. Written by"
         " `bench/alerts_tail_thresholds.py`.",
         "",
