@@ -25,10 +25,10 @@ def _producers_keep_all_topics() -> None:
     producer_class: Any = faust_aiokafka.Producer
     if getattr(producer_class, "_engage_keeps_all_topics", False):
         return
-    new_producer = producer_class._new_producer
+    build = producer_class._new_producer
 
     def _new_producer(self: Any, transactional_id: str | None = None) -> Any:
-        producer = new_producer(self, transactional_id)
+        producer = build(self, transactional_id)
         keep_all_topics(producer.client)
         return producer
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 
 async def _queued_batch_after_a_new_topic(bootstrap: str, fixed: bool) -> tuple[bool, int | None]:
-    """(delivered within 15 s, leader of the old topic's partition as the producer knows it)."""
+    """(delivered within 10 s, leader of the old topic's partition as the producer knows it)."""
     ns = unique_name("mdtopics")
     old, new = f"{ns}.old", f"{ns}.new"
     await create_topics(bootstrap, {old: 1})

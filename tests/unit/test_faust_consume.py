@@ -385,8 +385,6 @@ def test_the_producer_buffer_check_flushes_only_over_its_limit(monkeypatch: pyte
 def test_faust_producers_keep_watching_every_topic(tmp_path: Path) -> None:
     """The aiokafka producer faust makes for a worker keeps its metadata on every topic
     (services.common.kafka.keep_all_topics; the broker behaviour is in test_producer_metadata.py)."""
-    import asyncio
-
     from services.common.settings import EnrichSettings
     from services.runtime.app import faust_app
 

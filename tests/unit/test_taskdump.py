@@ -1,6 +1,10 @@
 import asyncio
+from types import SimpleNamespace
 
-from services.runtime.taskdump import await_chain, format_tasks
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+
+from services.runtime.taskdump import await_chain, format_producer, format_tasks
 
 
 async def _innermost(fut: asyncio.Future[None]) -> None:
@@ -39,13 +43,6 @@ def test_await_chain_reaches_the_innermost_future() -> None:
 
 
 def test_the_producer_dump_names_queued_partitions_and_their_leaders() -> None:
-    from types import SimpleNamespace
-
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.structs import TopicPartition
-
-    from services.runtime.taskdump import format_producer
-
     async def main() -> str:
         producer = AIOKafkaProducer(bootstrap_servers="127.0.0.1:9")  # never started: no broker needed
         tp = TopicPartition("brand.alerts", 0)
